@@ -1,0 +1,119 @@
+"""Audio file I/O and sample-rate conversion, as pure functions over numpy arrays."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus")
+
+
+RESAMPLE_QUALITY = "HQ"
+
+
+def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Offline resampling with the same filter `Resampler` streams with."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if from_rate == to_rate:
+        return audio
+    return soxr.resample(audio, from_rate, to_rate, quality=RESAMPLE_QUALITY).astype(np.float32, copy=False)
+
+
+class Resampler:
+    """Chunk-by-chunk resampling for live audio; a no-op when the rates match."""
+
+    def __init__(self, from_rate: int, to_rate: int):
+        self.from_rate, self.to_rate = int(from_rate), int(to_rate)
+        self._stream = (
+            None
+            if self.from_rate == self.to_rate
+            else soxr.ResampleStream(self.from_rate, self.to_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+        )
+
+    def push(self, chunk: np.ndarray, last: bool = False) -> np.ndarray:
+        chunk = np.asarray(chunk, dtype=np.float32)
+        if self._stream is None:
+            return chunk
+        return self._stream.resample_chunk(chunk, last=last)
+
+
+def to_mono_float(data: np.ndarray) -> np.ndarray:
+    """Any channel layout and sample type to mono float32 in [-1, 1]."""
+    data = np.asarray(data)
+    if data.dtype.kind in "iu":
+        info = np.iinfo(data.dtype)
+        scale = float(max(-info.min, info.max + 1))
+        offset = (info.max + info.min + 1) / 2 if data.dtype.kind == "u" else 0.0
+        data = (data.astype(np.float32) - offset) / scale
+    data = data.astype(np.float32, copy=False)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    return data
+
+
+def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Read any common audio file as mono float32 at `sample_rate`.
+
+    Raises AudioError (one line, naming the file) for missing, unreadable or empty audio.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"audio file not found: {path}")
+    if path.is_dir():
+        raise AudioError(f"expected an audio file, got a folder: {path}")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(f"cannot read audio {path}: {detail}") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"audio file is empty: {path}")
+    audio = resample(to_mono_float(data), rate, sample_rate)
+    if not np.all(np.isfinite(audio)):
+        raise AudioError(f"audio file contains invalid samples (NaN/inf): {path}")
+    return audio
+
+
+def decode_audio_bytes(data: bytes, sample_rate: int, name: str = "audio") -> np.ndarray:
+    """Like load_audio, for an in-memory file (e.g. a TTS engine's wav on stdout)."""
+    try:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(f"cannot decode {name}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    if samples.shape[0] == 0:
+        raise AudioError(f"{name} is empty")
+    return resample(to_mono_float(samples), rate, sample_rate)
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
+    """Write 16-bit PCM wav atomically (a reader never sees half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def dbfs(audio: np.ndarray) -> float:
+    """RMS level in dB relative to full scale; -inf for digital silence."""
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+def list_audio_files(folder: str | Path) -> list[Path]:
+    """Audio files below `folder`, sorted so that every run sees the same order."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)

@@ -1,0 +1,42 @@
+"""`wakeword info MODEL`: what a model file carries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..modelfile import bundled_model_path, load_model
+from ..model import count_parameters
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "info",
+        help="show what a model file carries (phrase, threshold, config, versions)",
+        description="Print a model file's phrase, calibrated threshold, sizes, the versions that made it and its metrics.",
+        epilog="example:\n  wakeword info runs/activate/model.pt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", nargs="?", help="model file (default: the bundled 'activate' model)")
+    p.add_argument("--json", action="store_true", help="print everything as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load_model(args.model or bundled_model_path())
+    info = {
+        "path": str(loaded.path),
+        "phrase": loaded.phrase,
+        "threshold": loaded.threshold,
+        "parameters": count_parameters(loaded.model),
+        **{k: v for k, v in loaded.metadata.items() if k not in ("phrase", "threshold")},
+        "config": loaded.config.to_dict(),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key in ("path", "phrase", "threshold", "parameters", "wakeword_version", "torch_version", "format_version", "data_manifest_sha256"):
+            print(f"{key:22} {info.get(key)}")
+        for key, value in info.get("metrics", {}).items():
+            print(f"metric {key:15} {value}")
+    return 0

@@ -1,0 +1,244 @@
+"""Typed configuration, loaded from YAML and validated once.
+
+The whole recipe (features, model, synthesis, training, detection) is one `Config`.
+It is resolved here, stored inside every dataset manifest and model file, and rebuilt
+from there, so an artifact never depends on the YAML file that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    sample_rate: int = 16000
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 512
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float = 7600.0
+    # "log": log(mel + floor); "pcen": per-channel energy normalisation, which divides
+    # each band by its own slow-moving average and so is insensitive to input level.
+    normalization: str = "log"
+    log_floor: float = 1e-6
+    pcen_time_constant_s: float = 0.4
+    pcen_alpha: float = 0.98
+    pcen_delta: float = 2.0
+    pcen_r: float = 0.5
+    pcen_eps: float = 1e-6
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.sample_rate * self.window_ms / 1000))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.sample_rate * self.hop_ms / 1000))
+
+    def validate(self) -> None:
+        _require(self.sample_rate >= 8000, "features.sample_rate must be at least 8000")
+        _require(0 < self.hop_length <= self.win_length, "features.hop_ms must be > 0 and <= window_ms")
+        _require(self.n_fft >= self.win_length, "features.n_fft must be >= the window length in samples")
+        _require(self.n_mels > 0, "features.n_mels must be positive")
+        _require(0 <= self.fmin < self.fmax <= self.sample_rate / 2, "features: need 0 <= fmin < fmax <= sample_rate/2")
+        _require(self.normalization in ("log", "pcen"), "features.normalization must be 'log' or 'pcen'")
+        _require(self.log_floor > 0, "features.log_floor must be positive")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    conv_channels: int = 128
+    conv_kernel: int = 15
+    conv_stride: int = 4
+    gru_hidden: int = 128
+    gru_layers: int = 2
+    dropout: float = 0.2
+
+    def validate(self) -> None:
+        _require(self.conv_channels > 0 and self.gru_hidden > 0, "model sizes must be positive")
+        _require(self.conv_kernel >= self.conv_stride >= 1, "model: need conv_kernel >= conv_stride >= 1")
+        _require(self.gru_layers >= 1, "model.gru_layers must be >= 1")
+        _require(0 <= self.dropout < 1, "model.dropout must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    clip_s: float = 10.0
+    label_s: float = 0.5
+    n_examples: int = 2000
+    max_positives: int = 4
+    max_negatives: int = 4
+    no_positive_share: float = 0.15
+    snr_db: tuple[float, float] = (0.0, 25.0)
+    speech_dbfs: tuple[float, float] = (-45.0, -12.0)
+    speed: tuple[float, float] = (0.9, 1.1)
+    pitch_semitones: tuple[float, float] = (-2.0, 2.0)
+    reverb_prob: float = 0.5
+    eq_prob: float = 0.4
+    clipping_prob: float = 0.05
+    val_fraction: float = 0.15
+    shard_size: int = 250
+    # Voices (engine:voice) kept out of training and validation: they make the eval stream.
+    heldout_voices: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        _require(self.clip_s > 1.0, "synth.clip_s must be more than 1 second")
+        _require(0 < self.label_s < self.clip_s, "synth.label_s must be positive and shorter than clip_s")
+        _require(self.n_examples > 0 and self.shard_size > 0, "synth.n_examples and synth.shard_size must be positive")
+        _require(self.max_positives >= 0 and self.max_negatives >= 0, "synth.max_positives/max_negatives must be >= 0")
+        for name in ("no_positive_share", "reverb_prob", "eq_prob", "clipping_prob", "val_fraction"):
+            _require(0 <= getattr(self, name) <= 1, f"synth.{name} must be in [0, 1]")
+        for name in ("snr_db", "speech_dbfs", "speed", "pitch_semitones"):
+            lo, hi = getattr(self, name)
+            _require(lo <= hi, f"synth.{name} must be [low, high] with low <= high")
+        _require(self.speed[0] > 0, "synth.speed must be positive")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-5
+    pos_weight: float = 5.0
+    freq_masks: int = 2
+    freq_mask_width: int = 6
+    time_masks: int = 2
+    time_mask_width: int = 20
+    early_stopping_patience: int = 6
+    # Event-level validation: recall at this many false accepts per hour of negative audio.
+    val_false_accepts_per_hour: float = 1.0
+    num_threads: int = 0  # 0: all cores
+    max_minutes: float = 0.0  # 0: no limit; otherwise stop after this much wall time
+
+    def validate(self) -> None:
+        _require(self.epochs >= 1 and self.batch_size >= 1, "train.epochs and train.batch_size must be >= 1")
+        _require(self.learning_rate > 0, "train.learning_rate must be positive")
+        _require(self.pos_weight > 0, "train.pos_weight must be positive")
+        _require(self.num_threads >= 0 and self.max_minutes >= 0, "train.num_threads and train.max_minutes must be >= 0")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    threshold: float | None = None  # None: the model's calibrated threshold
+    smoothing_steps: int = 1
+    patience_steps: int = 1
+    refractory_s: float = 1.5
+
+    def validate(self) -> None:
+        _require(self.threshold is None or 0 < self.threshold < 1, "detector.threshold must be in (0, 1)")
+        _require(self.smoothing_steps >= 1 and self.patience_steps >= 1, "detector.smoothing_steps and patience_steps must be >= 1")
+        _require(self.refractory_s >= 0, "detector.refractory_s must be >= 0")
+
+
+@dataclass(frozen=True)
+class Config:
+    phrase: str = "activate"
+    seed: int = 1234
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+
+    def validate(self) -> None:
+        _require(bool(self.phrase.strip()), "phrase must not be empty")
+        for part in (self.features, self.model, self.synth, self.train, self.detector):
+            part.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def from_dict(cls: type, data: Any, where: str = "config") -> Any:
+    """Build dataclass `cls` from plain data, naming the exact key that is wrong."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(sorted(names))}")
+    values = {key: _coerce(hints[key], value, f"{where}.{key}") for key, value in data.items()}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where} must have {len(args)} items, got {len(value)}")
+        return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint} at {where}")
+
+
+def config_from_dict(data: Any) -> Config:
+    config = from_dict(Config, data)
+    config.validate()
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config {path} is not valid YAML{at}") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

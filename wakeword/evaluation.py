@@ -1,0 +1,160 @@
+"""Event-level metrics on continuous audio with known answers.
+
+A positive is caught by an event in [start, end + window_s]. An event inside a
+confusable negative's [start, end + window_s] (and no positive's window) is a
+confusable accept; every other event is a false accept. Frame accuracy is never used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import DetectorConfig
+from .detection import detect_events
+from .errors import DataError
+
+CATCH_WINDOW_S = 1.0
+
+
+@dataclass(frozen=True)
+class Truth:
+    duration_s: float
+    positives: list[tuple[float, float]]
+    negatives: list[tuple[float, float, str]]
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "truth") -> Truth:
+        try:
+            duration = float(data["duration_s"])
+            positives = [(float(s), float(e)) for s, e in data.get("positives", [])]
+            negatives = [(float(n[0]), float(n[1]), str(n[2])) for n in data.get("negatives", [])]
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise DataError(
+                f'{where} is not a truth file: expected {{"duration_s": ..., "positives": [[start, end], ...], '
+                '"negatives": [[start, end, kind], ...]}'
+            ) from None
+        if duration <= 0:
+            raise DataError(f"{where}: duration_s must be positive")
+        return cls(duration, positives, negatives)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Truth:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise DataError(f"truth file not found: {path}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"cannot read truth file {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise DataError(f"{path} is not a truth file (expected a JSON object)")
+        return cls.from_dict(data, str(path))
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    threshold: float
+    positives: int
+    caught: int
+    false_accepts: int
+    hours: float
+    confusables: int
+    confusables_accepted: int
+    latencies_s: tuple[float, ...]
+
+    @property
+    def recall(self) -> float:
+        return self.caught / self.positives if self.positives else float("nan")
+
+    @property
+    def false_reject_rate(self) -> float:
+        return 1.0 - self.recall
+
+    @property
+    def false_accepts_per_hour(self) -> float:
+        return self.false_accepts / self.hours
+
+    @property
+    def confusable_accept_rate(self) -> float:
+        return self.confusables_accepted / self.confusables if self.confusables else float("nan")
+
+    def summary(self) -> dict:
+        lat = np.asarray(self.latencies_s)
+        return {
+            "threshold": self.threshold,
+            "positives": self.positives,
+            "caught": self.caught,
+            "recall": self.recall,
+            "false_reject_rate": self.false_reject_rate,
+            "false_accepts": self.false_accepts,
+            "hours": self.hours,
+            "false_accepts_per_hour": self.false_accepts_per_hour,
+            "confusables": self.confusables,
+            "confusables_accepted": self.confusables_accepted,
+            "confusable_accept_rate": self.confusable_accept_rate,
+            "latency_median_s": float(np.median(lat)) if lat.size else None,
+            "latency_p95_s": float(np.percentile(lat, 95)) if lat.size else None,
+        }
+
+
+def _inside(times: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """(events, windows) bool: event i lies in window j."""
+    if len(windows) == 0:
+        return np.zeros((len(times), 0), dtype=bool)
+    return (times[:, None] >= windows[None, :, 0]) & (times[:, None] <= windows[None, :, 1])
+
+
+def match_events(event_times: np.ndarray, truth: Truth, threshold: float = float("nan"), window_s: float = CATCH_WINDOW_S) -> EvalResult:
+    times = np.asarray(event_times, dtype=np.float64)
+    pos = np.array([(s, e + window_s) for s, e in truth.positives], dtype=np.float64).reshape(-1, 2)
+    conf = np.array([(s, e + window_s) for s, e, kind in truth.negatives if kind == "confusable"], dtype=np.float64).reshape(-1, 2)
+    in_pos = _inside(times, pos)
+    in_conf = _inside(times, conf)
+    latencies = []
+    for j, (s, e) in enumerate(truth.positives):
+        hits = times[in_pos[:, j]]
+        if hits.size:
+            latencies.append(float(hits.min() - e))
+    explained = in_pos.any(axis=1)
+    confusable_hit = in_conf & ~explained[:, None]
+    false = ~explained & ~confusable_hit.any(axis=1)
+    return EvalResult(
+        threshold=threshold,
+        positives=len(pos),
+        caught=int(in_pos.any(axis=0).sum()),
+        false_accepts=int(false.sum()),
+        hours=truth.duration_s / 3600.0,
+        confusables=len(conf),
+        confusables_accepted=int(confusable_hit.any(axis=0).sum()),
+        latencies_s=tuple(latencies),
+    )
+
+
+def evaluate_scores(times: np.ndarray, scores: np.ndarray, truth: Truth, threshold: float, detector: DetectorConfig) -> EvalResult:
+    events = detect_events(times, scores, "", threshold, detector)
+    return match_events(np.array([e.time_s for e in events]), truth, threshold)
+
+
+DEFAULT_THRESHOLDS = tuple(np.round(np.concatenate([np.linspace(0.02, 0.9, 45), 1 - np.logspace(-1, -4, 16)]), 5))
+
+
+def sweep(times: np.ndarray, scores: np.ndarray, truth: Truth, detector: DetectorConfig, thresholds=DEFAULT_THRESHOLDS) -> list[EvalResult]:
+    """One result per threshold, for DET curves and operating-point choice."""
+    return [evaluate_scores(times, scores, truth, float(t), detector) for t in thresholds]
+
+
+def best_at_false_accept_rate(curve: list[EvalResult], max_fa_per_hour: float) -> EvalResult | None:
+    """The highest-recall point whose false accepts per hour stay within the budget;
+    among ties, fewer false accepts, then the higher (safer) threshold."""
+    ok = [r for r in curve if r.false_accepts_per_hour <= max_fa_per_hour]
+    if not ok:
+        return None
+    return max(ok, key=lambda r: (r.recall, -r.false_accepts_per_hour, r.threshold))
+
+
+def result_dict(result: EvalResult) -> dict:
+    return {**asdict(result), **result.summary()}

@@ -1,0 +1,107 @@
+"""One-file model artifacts: weights plus everything needed to rebuild and trust them."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .config import Config, config_from_dict
+from .errors import ConfigError, ModelFileError
+from .model import WakewordModel
+
+FORMAT = "wakeword-model"
+# Bump when a change to features or model makes old files give different scores.
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LoadedModel:
+    model: WakewordModel
+    config: Config
+    threshold: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def phrase(self) -> str:
+        return self.config.phrase
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """torch.save through a temporary file and a rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_model(
+    path: str | Path,
+    model: WakewordModel,
+    config: Config,
+    threshold: float,
+    data_manifest_sha256: str = "",
+    metrics: dict[str, Any] | None = None,
+) -> None:
+    atomic_torch_save(
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "wakeword_version": __version__,
+            "torch_version": torch.__version__,
+            "phrase": config.phrase,
+            "threshold": float(threshold),
+            "config": config.to_dict(),
+            "data_manifest_sha256": data_manifest_sha256,
+            "metrics": metrics or {},
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        },
+        path,
+    )
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Load a model file, failing with one line for anything that is not a compatible model."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path} is not a readable wakeword model (truncated or another file type): {first[:120]}") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a wakeword model file")
+    version = blob.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} has model format {version} (made by wakeword {blob.get('wakeword_version', '?')}); "
+            f"this wakeword {__version__} reads format {FORMAT_VERSION}: retrain it or use a matching wakeword"
+        )
+    try:
+        config = config_from_dict(blob["config"])
+        model = WakewordModel(config.features.n_mels, config.model)
+        model.load_state_dict(blob["state_dict"])
+    except (ConfigError, KeyError, RuntimeError) as exc:
+        raise ModelFileError(f"{path} does not match this wakeword {__version__}: {str(exc).splitlines()[0][:160]}") from None
+    model.eval()
+    metadata = {k: v for k, v in blob.items() if k not in ("state_dict", "config")}
+    return LoadedModel(model=model, config=config, threshold=float(blob["threshold"]), metadata=metadata, path=path)
+
+
+def bundled_model_path() -> Path:
+    return Path(__file__).parent / "models" / "activate.pt"

@@ -1,0 +1,1 @@
+"""Dataset synthesis for wakeword: TTS, mixing, augmentation, evaluation streams."""

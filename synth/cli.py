@@ -1,0 +1,32 @@
+"""`synth` command line: builds labelled training data and evaluation streams."""
+
+from __future__ import annotations
+
+import sys
+
+from wakeword.cli import build_parser, run_cli
+
+SUBCOMMANDS = ("speak", "generate", "stream", "show")
+
+EPILOG = """examples:
+  synth speak "activate" --out clips/positives              # many voices of the phrase
+  synth speak "activate" --negatives --out clips/negatives  # sound-alikes and ordinary words
+  synth generate --config configs/activate.yaml --positives clips/positives --negatives clips/negatives --out data/activate
+  synth stream --config configs/activate.yaml --minutes 60 --out eval/stream
+  synth show data/activate --index 0 --out example.png
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser(
+        prog="synth",
+        description="Synthesize labelled wake-word training data, offline.",
+        package="synth.commands",
+        names=SUBCOMMANDS,
+        epilog=EPILOG,
+    )
+    return run_cli(parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,10 +11,8 @@ PYTHON=${PYTHON:-python3}
 # Debian packages: speech engines for `synth`, PortAudio for `listen`, a private
 # PulseAudio server + ALSA's pulse plugin for the virtual-microphone tests,
 # sox for audio checks, systemd for `systemd-analyze verify`.
-PACKAGES=(
-  espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts festvox-kdlpc16k
-  libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins sox systemd
-)
+# WAKEWORD_SETUP_PACKAGES replaces the list (e.g. a slimmer set for a production box).
+read -r -a PACKAGES <<<"${WAKEWORD_SETUP_PACKAGES:-espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts festvox-kdlpc16k libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins sox systemd}"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }

@@ -17,15 +17,18 @@ EPILOG = """examples:
 """
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser(
+def build_synth_parser():
+    return build_parser(
         prog="synth",
         description="Synthesize labelled wake-word training data, offline.",
         package="synth.commands",
         names=SUBCOMMANDS,
         epilog=EPILOG,
     )
-    return run_cli(parser, argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(build_synth_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -38,9 +38,9 @@ class FeatureExtractor:
         )
         self._mel = torch.from_numpy(mel.T.astype(np.float32))  # (bins, mels)
         self._window = torch.hann_window(config.win_length, periodic=True)
-        s = config.hop_ms / 1000 / config.pcen_time_constant_s
+        t = config.pcen_time_constant_s / (config.hop_ms / 1000)  # time constant in frames
         # Smoothing coefficient of M[t] = (1 - k) M[t-1] + k E[t], as librosa's pcen derives it.
-        self._pcen_k = (np.sqrt(1 + 4 * s**2) - 1) / (2 * s**2) if config.normalization == "pcen" else 0.0
+        self._pcen_k = (np.sqrt(1 + 4 * t**2) - 1) / (2 * t**2)
 
     def mel_power(self, audio: np.ndarray) -> np.ndarray:
         """Mel-band power per frame, (frames, n_mels) float32."""

@@ -1,0 +1,373 @@
+"""Offline text-to-speech engines (espeak-ng, flite, festival) behind one interface.
+
+Each engine runs its program in a subprocess; voices are discovered at run time, so an
+engine that is not installed is simply absent. Prosody is engine-neutral: `rate` is a
+speed factor, `pitch` a shift in semitones from the voice's own pitch and `word_gap`
+extra silence between words in seconds; an engine ignores what it cannot do and says
+so (`Engine.pitch_supported`, `Engine.word_gap`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Iterable, Sequence
+
+import numpy as np
+
+from wakeword.audio import decode_audio_bytes
+from wakeword.errors import AudioError, WakewordError
+
+SAMPLE_RATE = 16000
+TIMEOUT_S = 60.0
+
+
+class SynthesisError(WakewordError):
+    """An engine failed to say a text, or said nothing."""
+
+
+class EngineMissingError(SynthesisError):
+    """An engine that was asked for by name is not installed."""
+
+
+@dataclass(frozen=True, order=True)
+class Voice:
+    engine: str
+    name: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.engine}:{self.name}"
+
+    @classmethod
+    def parse(cls, voice_id: str) -> "Voice":
+        engine, sep, name = voice_id.partition(":")
+        if not sep or not engine or not name:
+            raise SynthesisError(f"voice id {voice_id!r} is not ENGINE:NAME (e.g. espeak-ng:en-us+f3)")
+        return cls(engine, name)
+
+
+@dataclass(frozen=True)
+class Prosody:
+    rate: float = 1.0  # speed factor: 1.2 speaks 20 % faster
+    pitch: float = 0.0  # semitones above the voice's own pitch
+    word_gap: float = 0.0  # extra seconds between words
+
+
+class Engine:
+    """One TTS program. Subclasses say how to list voices and synthesize wav bytes."""
+
+    name: ClassVar[str]
+    program: ClassVar[str]
+    package: ClassVar[str]  # the Debian package(s) that install it
+    # Marks known to change how this engine says a text. Texts that differ only in other
+    # marks count as one rendition: never a duplicate, at worst a little variety unused.
+    punctuation: ClassVar[str] = ""
+    word_gap: ClassVar[bool] = False
+
+    def installed(self) -> bool:
+        return shutil.which(self.program) is not None
+
+    def voices(self) -> list[str]:
+        raise NotImplementedError
+
+    def pitch_supported(self, voice: str) -> bool:
+        return False
+
+    def text_key(self, text: str) -> str:
+        """What of `text` this engine hears: texts with equal keys sound the same."""
+        kept = "".join(c for c in text if c.isalnum() or c.isspace() or c in self.punctuation or c == "'")
+        return " ".join(kept.lower().split())
+
+    def synthesize(self, voice: str, requests: Sequence[tuple[str, Prosody]]) -> list[bytes | SynthesisError]:
+        """Audio file bytes for each (text, prosody), or the error that one met."""
+        results: list[bytes | SynthesisError] = []
+        for text, prosody in requests:
+            try:
+                results.append(self._synthesize_one(voice, text, prosody))
+            except SynthesisError as exc:
+                results.append(exc)
+        return results
+
+    def _synthesize_one(self, voice: str, text: str, prosody: Prosody) -> bytes:
+        raise NotImplementedError
+
+    def _run(self, args: list[str], voice: str, text: str, **kwargs) -> subprocess.CompletedProcess:
+        try:
+            proc = subprocess.run(args, capture_output=True, timeout=TIMEOUT_S, **kwargs)
+        except FileNotFoundError:
+            raise EngineMissingError(f"{self.name} is not installed: run `apt-get install {self.package}`") from None
+        except subprocess.TimeoutExpired:
+            raise SynthesisError(f"{self.name} voice {voice} took over {TIMEOUT_S:.0f} s on {text!r}") from None
+        if proc.returncode != 0:
+            raise SynthesisError(f"{self.name} voice {voice} failed on {text!r}: {_first_line(proc.stderr)}")
+        return proc
+
+
+class Espeak(Engine):
+    name = "espeak-ng"
+    program = "espeak-ng"
+    package = "espeak-ng"
+    punctuation = "!?,;:."
+    word_gap = True
+    DEFAULT_WPM = 175
+    # -p is 0..99 around 50; measured with pyin: about 6 steps per semitone.
+    PITCH_STEPS_PER_SEMITONE = 6.0
+    # Other languages' voices reading English text: their letter-to-sound rules and
+    # phonemes give foreign accents. Languages that switch to English rules are left out.
+    ACCENTS = ("af", "cs", "da", "de", "es", "fi", "fr", "hi", "hu", "id", "it", "nl", "pl", "pt", "ro", "sv",
+               "sw", "tr", "vi")
+
+    def voices(self) -> list[str]:
+        return list(_espeak_voices(self.ACCENTS))
+
+    def pitch_supported(self, voice: str) -> bool:
+        return True
+
+    def _synthesize_one(self, voice: str, text: str, prosody: Prosody) -> bytes:
+        pitch = int(round(min(99.0, max(0.0, 50 + self.PITCH_STEPS_PER_SEMITONE * prosody.pitch))))
+        args = [self.program, "-v", voice, "-s", str(int(round(self.DEFAULT_WPM * prosody.rate))), "-p", str(pitch),
+                "-g", str(int(round(prosody.word_gap * 100))), "--stdout"]
+        # Text on stdin: a text starting with '-' is not an option.
+        return self._run(args, voice, text, input=text.encode()).stdout
+
+
+@functools.cache
+def _espeak_voices(accents: tuple[str, ...]) -> tuple[str, ...]:
+    """Every English voice and accent language, alone and with every variant."""
+    def table(selector: str) -> list[tuple[str, str]]:
+        option = f"--voices={selector}" if selector else "--voices"
+        out = subprocess.run(["espeak-ng", option], capture_output=True, text=True,
+                             timeout=TIMEOUT_S).stdout
+        rows = []
+        for line in out.splitlines()[1:]:
+            fields = line.split(None, 4)
+            if len(fields) == 5:
+                language, file = fields[1], fields[4].split("(")[0].strip()
+                rows.append((language, file))
+        return rows
+
+    # mbrola voices ("mb/...") need the separate mbrola program and voice packages.
+    english = sorted({lang for lang, file in table("en") if not file.startswith("mb/") and lang.startswith("en")})
+    languages = {lang for lang, file in table("") if not file.startswith("mb/")}
+    # `-v fr` picks fr-fr: a language counts as present when any of its regional voices is.
+    bases = english + [a for a in accents if any(lang == a or lang.startswith(f"{a}-") for lang in languages)]
+    # Variant names go after '+'; one with a space would not survive a voice id list.
+    variants = sorted({file.removeprefix("!v/") for _, file in table("variant") if not re.search(r"\s", file)})
+    return tuple(f"{base}{suffix}" for base in bases for suffix in [""] + [f"+{v}" for v in variants])
+
+
+class Flite(Engine):
+    name = "flite"
+    program = "flite"
+    package = "flite"
+    # awb_time only knows how to say the time of day.
+    LIMITED_DOMAIN = frozenset({"awb_time"})
+    # Measured median f0 (Hz) of each voice, the reference for pitch shifts; rms ignores
+    # int_f0_target_mean, so it has no entry and no pitch control.
+    NATURAL_F0 = {"kal": 105.0, "kal16": 105.0, "awb": 130.0, "slt": 170.0}
+
+    def voices(self) -> list[str]:
+        return list(_flite_voices(self.LIMITED_DOMAIN))
+
+    def pitch_supported(self, voice: str) -> bool:
+        return voice in self.NATURAL_F0
+
+    def _synthesize_one(self, voice: str, text: str, prosody: Prosody) -> bytes:
+        with tempfile.TemporaryDirectory(prefix="wakeword-flite-") as tmp:
+            wav = Path(tmp) / "out.wav"
+            args = [self.program, "-voice", voice, "-t", text, "-o", str(wav),
+                    "--setf", f"duration_stretch={1.0 / prosody.rate:.4f}"]
+            if voice in self.NATURAL_F0:
+                f0 = self.NATURAL_F0[voice] * 2 ** (prosody.pitch / 12)
+                args += ["--setf", f"int_f0_target_mean={f0:.1f}"]
+            self._run(args, voice, text)
+            return _read_output(wav, self.name, voice, text)
+
+
+@functools.cache
+def _flite_voices(limited: frozenset[str]) -> tuple[str, ...]:
+    out = subprocess.run(["flite", "-lv"], capture_output=True, text=True, timeout=TIMEOUT_S).stdout
+    names = out.partition(":")[2].split()
+    return tuple(sorted(n for n in names if n not in limited))
+
+
+class Festival(Engine):
+    name = "festival"
+    program = "festival"
+    package = "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
+    punctuation = "?"
+
+    def voices(self) -> list[str]:
+        return list(_festival_voices())
+
+    def pitch_supported(self, voice: str) -> bool:
+        # Diphone voices take their pitch from int_lr_params; HTS voices from their own model.
+        return voice.endswith("_diphone")
+
+    def synthesize(self, voice: str, requests: Sequence[tuple[str, Prosody]]) -> list[bytes | SynthesisError]:
+        """One festival process for the whole batch: its start-up costs more than a word."""
+        results = self._batch(voice, requests)
+        if len(requests) > 1:
+            # Festival may crash on one text and lose the rest: retry each failure alone,
+            # so every error names its own text.
+            results = [r if isinstance(r, bytes) else self._batch(voice, [req])[0] for r, req in zip(results, requests)]
+        return results
+
+    def _batch(self, voice: str, requests: Sequence[tuple[str, Prosody]]) -> list[bytes | SynthesisError]:
+        with tempfile.TemporaryDirectory(prefix="wakeword-festival-") as tmp:
+            wavs = [Path(tmp) / f"{i}.wav" for i in range(len(requests))]
+            script = [f"(voice_{voice})", "(set! ww_lr int_lr_params)", "(set! ww_hts hts_engine_params)"]
+            for (text, prosody), wav in zip(requests, wavs):
+                script += self._prosody_commands(voice, prosody)
+                script.append(f'(utt.save.wave (utt.synth (Utterance Text "{_scheme_string(text)}")) "{wav}" \'riff)')
+            text = requests[0][0] if len(requests) == 1 else f"{len(requests)} texts"
+            try:
+                proc = self._run([self.program, "--pipe"], voice, text, input="\n".join(script).encode())
+                error = _siod_error(proc.stderr)
+            except SynthesisError as exc:
+                error = str(exc)
+            results: list[bytes | SynthesisError] = []
+            for (text, _), wav in zip(requests, wavs):
+                try:
+                    results.append(_read_output(wav, self.name, voice, text))
+                except SynthesisError as exc:
+                    results.append(SynthesisError(f"{self.name} voice {voice} failed on {text!r}: {error}")
+                                   if error else exc)
+            return results
+
+    def _prosody_commands(self, voice: str, prosody: Prosody) -> list[str]:
+        if voice.endswith("_hts"):
+            # HTS voices ignore Duration_Stretch; hts_engine's -r is its speed factor.
+            return [f'(set! hts_engine_params (cons (list "-r" {prosody.rate:.4f}) ww_hts))']
+        commands = [f"(Parameter.set 'Duration_Stretch {1.0 / prosody.rate:.4f})"]
+        if self.pitch_supported(voice):
+            factor = 2 ** (prosody.pitch / 12)
+            commands.append(
+                "(if (assoc 'target_f0_mean ww_lr) (set! int_lr_params (cons (list 'target_f0_mean "
+                f"(* {factor:.4f} (cadr (assoc 'target_f0_mean ww_lr)))) ww_lr)))"
+            )
+        return commands
+
+
+@functools.cache
+def _festival_voices() -> tuple[str, ...]:
+    out = subprocess.run(["festival", "--pipe"], input="(print (voice.list))", capture_output=True, text=True,
+                         timeout=TIMEOUT_S).stdout
+    return tuple(sorted(re.findall(r"[A-Za-z0-9_]+", out.strip().splitlines()[-1] if out.strip() else "")))
+
+
+ENGINES: dict[str, Engine] = {e.name: e for e in (Espeak(), Flite(), Festival())}
+
+
+def get_engine(name: str) -> Engine:
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise SynthesisError(f"unknown TTS engine {name!r}; known: {', '.join(ENGINES)}") from None
+
+
+def available_voices(engines: Iterable[str] | None = None) -> list[Voice]:
+    """Voices of the installed engines; engines named explicitly must be installed."""
+    names = list(ENGINES) if engines is None else list(engines)
+    voices: list[Voice] = []
+    for name in names:
+        engine = get_engine(name)
+        if not engine.installed():
+            if engines is None:
+                continue
+            raise EngineMissingError(f"{name} is not installed: run `apt-get install {engine.package}`")
+        found = engine.voices()
+        if not found and engines is not None:
+            raise EngineMissingError(f"{name} has no voices: run `apt-get install {engine.package}`")
+        voices += [Voice(name, v) for v in found]
+    return voices
+
+
+def voice_matches(voice_id: str, patterns: Iterable[str]) -> bool:
+    """Whether a voice id (ENGINE:NAME) matches any glob pattern, e.g. "espeak-ng:*+f3"."""
+    return any(fnmatch.fnmatchcase(voice_id, p) for p in patterns)
+
+
+def render(voice: Voice, text: str, rate: float = 1.0, pitch: float = 0.0, word_gap: float = 0.0,
+           sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """`text` spoken by `voice`: mono float32 at `sample_rate`, leading/trailing silence trimmed."""
+    (result,) = render_many(voice, [(text, Prosody(rate, pitch, word_gap))], sample_rate)
+    if isinstance(result, SynthesisError):
+        raise result
+    return result
+
+
+def render_many(voice: Voice, requests: Sequence[tuple[str, Prosody]],
+                sample_rate: int = SAMPLE_RATE) -> list[np.ndarray | SynthesisError]:
+    """Like `render` for several texts of one voice (one process where the engine allows)."""
+    engine = get_engine(voice.engine)
+    todo = [(i, (text, prosody)) for i, (text, prosody) in enumerate(requests) if text.strip()]
+    results: list[np.ndarray | SynthesisError] = [
+        SynthesisError(f"nothing to say for {voice.id}: the text is empty") for _ in requests
+    ]
+    if not todo:
+        return results
+    for (i, (text, _)), data in zip(todo, engine.synthesize(voice.name, [req for _, req in todo])):
+        if isinstance(data, SynthesisError):
+            results[i] = data
+            continue
+        try:
+            audio = decode_audio_bytes(data, sample_rate, name=f"{voice.id} output for {text!r}")
+        except AudioError as exc:
+            results[i] = SynthesisError(str(exc))
+            continue
+        trimmed = trim_silence(audio, sample_rate)
+        results[i] = trimmed if trimmed.size else SynthesisError(f"{voice.id} said nothing for {text!r}")
+    return results
+
+
+def trim_silence(audio: np.ndarray, sample_rate: int, threshold_db: float = -40.0, floor_dbfs: float = -60.0,
+                 margin_s: float = 0.05) -> np.ndarray:
+    """Cut leading/trailing frames quieter than `threshold_db` below the loudest 10 ms frame
+    (and below `floor_dbfs`), keeping `margin_s` around the speech. Empty if all is silent."""
+    frame = max(1, sample_rate // 100)
+    n = len(audio) // frame
+    if n == 0:
+        return audio[:0]
+    rms = np.sqrt(np.mean(np.square(audio[: n * frame].reshape(n, frame), dtype=np.float64), axis=1))
+    level = 20 * np.log10(np.maximum(rms, 1e-10))
+    loud = np.flatnonzero((level > level.max() + threshold_db) & (level > floor_dbfs))
+    if loud.size == 0:
+        return audio[:0]
+    margin = int(round(margin_s * sample_rate))
+    start = max(0, loud[0] * frame - margin)
+    end = min(len(audio), (loud[-1] + 1) * frame + margin)
+    return np.ascontiguousarray(audio[start:end], dtype=np.float32)
+
+
+def _read_output(wav: Path, engine: str, voice: str, text: str) -> bytes:
+    try:
+        data = wav.read_bytes()
+    except FileNotFoundError:
+        raise SynthesisError(f"{engine} voice {voice} wrote no audio for {text!r}") from None
+    if len(data) <= 44:  # a bare wav header
+        raise SynthesisError(f"{engine} voice {voice} wrote empty audio for {text!r}")
+    return data
+
+
+def _scheme_string(text: str) -> str:
+    return " ".join(text.split()).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _siod_error(stderr: bytes) -> str:
+    for line in stderr.decode(errors="replace").splitlines():
+        if "ERROR" in line:
+            return line.strip()
+    return ""
+
+
+def _first_line(stderr: bytes) -> str:
+    lines = [l.strip() for l in stderr.decode(errors="replace").splitlines() if l.strip()]
+    return lines[0] if lines else "no error message"

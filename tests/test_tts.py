@@ -1,0 +1,109 @@
+"""The offline TTS engines, run for real: voices, rendering, prosody, failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synth import tts
+from synth.tts import EngineMissingError, Prosody, SynthesisError, Voice
+
+RATE = 16000
+ONE_VOICE_PER_KIND = [
+    "espeak-ng:en-us+f3",
+    "espeak-ng:de+klatt",  # an accent: another language's voice reading English
+    "flite:slt",
+    "flite:kal",  # an 8 kHz voice
+    "festival:kal_diphone",
+    "festival:cmu_us_slt_arctic_hts",
+]
+
+
+def test_voices_are_discovered_for_all_three_engines():
+    voices = tts.available_voices()
+    ids = [v.id for v in voices]
+    assert len(ids) == len(set(ids))
+    by_engine = {e: {v.name for v in voices if v.engine == e} for e in tts.ENGINES}
+    assert {"en-us", "en-gb", "en-us+f3", "en-gb+m7", "en-us+klatt", "fr+f2"} <= by_engine["espeak-ng"]
+    assert not any(v.startswith("mb-") for v in by_engine["espeak-ng"]), "mbrola voices need mbrola"
+    assert {"slt", "kal", "awb", "rms"} <= by_engine["flite"]
+    assert "awb_time" not in by_engine["flite"], "a limited-domain voice that only says the time"
+    assert {"kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"} <= by_engine["festival"]
+
+
+@pytest.mark.parametrize("voice_id", ONE_VOICE_PER_KIND)
+def test_each_engine_renders_a_word_to_trimmed_audible_audio(voice_id):
+    audio = tts.render(Voice.parse(voice_id), "activate", sample_rate=RATE)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert 0.3 < len(audio) / RATE < 2.0
+    assert np.abs(audio).max() > 0.05
+    # Already trimmed: trimming again removes (almost) nothing.
+    assert len(tts.trim_silence(audio, RATE)) >= len(audio) - RATE // 100
+
+
+@pytest.mark.parametrize("voice_id", ["espeak-ng:en-us", "flite:slt", "festival:kal_diphone",
+                                      "festival:cmu_us_slt_arctic_hts"])
+def test_rate_changes_duration(voice_id):
+    slow, fast = tts.render_many(Voice.parse(voice_id), [("activate the lights", Prosody(rate=0.75)),
+                                                         ("activate the lights", Prosody(rate=1.3))])
+    assert len(slow) > 1.3 * len(fast)
+
+
+@pytest.mark.parametrize("voice_id", ["espeak-ng:en-us", "flite:kal", "festival:ked_diphone"])
+def test_pitch_changes_the_voice_where_supported(voice_id):
+    voice = Voice.parse(voice_id)
+    assert tts.get_engine(voice.engine).pitch_supported(voice.name)
+    low, high = tts.render_many(voice, [("activate", Prosody(pitch=-5)), ("activate", Prosody(pitch=5))])
+    assert _dominant_period(low) > 1.3 * _dominant_period(high)
+
+
+def test_espeak_word_gap_lengthens_a_phrase():
+    voice = Voice("espeak-ng", "en-us")
+    tight, spaced = tts.render_many(voice, [("hey jarvis", Prosody()), ("hey jarvis", Prosody(word_gap=0.3))])
+    assert len(spaced) - len(tight) > 0.2 * RATE
+
+
+def test_festival_batch_reports_each_failure_alone():
+    results = tts.render_many(Voice("festival", "kal_diphone"),
+                              [("activate", Prosody()), ("  ", Prosody()), ("hello", Prosody(rate=1.2))])
+    assert isinstance(results[0], np.ndarray) and isinstance(results[2], np.ndarray)
+    assert isinstance(results[1], SynthesisError) and "empty" in str(results[1])
+
+
+def test_empty_text_is_a_one_line_error():
+    with pytest.raises(SynthesisError) as err:
+        tts.render(Voice("espeak-ng", "en-us"), "")
+    assert "\n" not in str(err.value)
+
+
+def test_an_engine_asked_for_but_missing_names_its_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing installed on this PATH
+    assert tts.available_voices() == []  # not asked for by name: simply absent
+    with pytest.raises(EngineMissingError, match=r"apt-get install festival"):
+        tts.available_voices(["festival"])
+    with pytest.raises(SynthesisError, match="unknown TTS engine 'sapi'"):
+        tts.available_voices(["sapi"])
+
+
+def test_trim_silence_keeps_the_sound_and_a_margin():
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(RATE // 2) / RATE).astype(np.float32)
+    padded = np.concatenate([np.zeros(RATE), tone, np.zeros(RATE)]).astype(np.float32)
+    trimmed = tts.trim_silence(padded, RATE, margin_s=0.05)
+    assert abs(len(trimmed) - (len(tone) + 2 * 0.05 * RATE)) <= RATE // 100
+    assert tts.trim_silence(np.zeros(RATE, np.float32), RATE).size == 0
+
+
+def test_voice_ids_round_trip():
+    voice = Voice.parse("espeak-ng:en-us+f3")
+    assert voice == Voice("espeak-ng", "en-us+f3") and voice.id == "espeak-ng:en-us+f3"
+    with pytest.raises(SynthesisError):
+        Voice.parse("en-us+f3")
+
+
+def _dominant_period(audio: np.ndarray) -> int:
+    """Lag of the autocorrelation peak in the voice range (60-400 Hz), in samples."""
+    x = audio - audio.mean()
+    spectrum = np.fft.rfft(x, 2 * len(x))
+    corr = np.fft.irfft(np.abs(spectrum) ** 2)[: len(x)]
+    lo, hi = RATE // 400, RATE // 60
+    return lo + int(np.argmax(corr[lo:hi]))

@@ -68,10 +68,16 @@ class WakewordModel(nn.Module):
 
     def forward(self, features: torch.Tensor, hidden: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Logits (batch, steps) for features (batch, frames, n_mels)."""
+        return self.forward_with_state(features, hidden)[0]
+
+    def forward_with_state(
+        self, features: torch.Tensor, hidden: list[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """`forward` plus the GRU states it ends with, for training that carries them on."""
         if features.shape[1] < self.config.conv_kernel:
-            return features.new_zeros((features.shape[0], 0))
-        logits, _ = self._recurrent(self._front(features), hidden or [None] * len(self.grus))
-        return logits
+            batch = features.shape[0]
+            return features.new_zeros((batch, 0)), hidden or [features.new_zeros(1, batch, self.config.gru_hidden) for _ in self.grus]
+        return self._recurrent(self._front(features), hidden or [None] * len(self.grus))
 
     def initial_state(self, batch: int = 1) -> StreamState:
         n_features = self.conv.in_channels

@@ -1,0 +1,175 @@
+"""`wakeword train` on a tiny real dataset: learning, files, exact resume, DDP, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from train_fixtures import TINY_CONFIG, tiny_dataset  # noqa: F401 (fixture)
+from wakeword import __version__
+from wakeword.cli import main
+from wakeword.config import load_config
+from wakeword.errors import ConfigError
+from wakeword.modelfile import load_model
+from wakeword.training import train
+
+EPOCHS = load_config(TINY_CONFIG).train.epochs
+
+
+def _train(*args: str | Path) -> int:
+    """`wakeword train` in this process."""
+    return main(["train", "--config", str(TINY_CONFIG), *map(str, args)])
+
+
+def _checkpoint(run: Path) -> dict:
+    return torch.load(run / "checkpoint.pt", weights_only=True)
+
+
+def _assert_same_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def _history(run: Path) -> list[dict]:
+    """Per-epoch metrics without the wall-clock seconds."""
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in json.loads((run / "metrics.json").read_text())["history"]]
+
+
+@pytest.fixture(scope="module")
+def reference_run(tiny_dataset, tmp_path_factory) -> Path:  # noqa: F811
+    out = tmp_path_factory.mktemp("runs") / "reference"
+    assert _train("--data", tiny_dataset, "--out", out, "--device", "cpu") == 0
+    return out
+
+
+def test_tiny_training_learns_and_writes_its_run(reference_run, tiny_dataset):  # noqa: F811
+    history = _history(reference_run)
+    assert [h["epoch"] for h in history] == list(range(1, EPOCHS + 1))
+    assert history[-1]["train_loss"] < 0.9 * history[0]["train_loss"]
+    assert (reference_run / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    report = json.loads((reference_run / "metrics.json").read_text())
+    best = report["best"]
+    assert report["stopped"] == "completed"
+    assert best["val_recall"] == max(h["val_recall"] for h in history)
+
+    loaded = load_model(reference_run / "model.pt")
+    assert loaded.config == load_config(TINY_CONFIG)
+    assert loaded.threshold == (best["val_threshold"] if best["val_threshold"] is not None else 0.5)
+    assert loaded.metadata["data_manifest_sha256"] == hashlib.sha256((tiny_dataset / "manifest.json").read_bytes()).hexdigest()
+    assert loaded.metadata["wakeword_version"] == __version__
+    assert loaded.metadata["torch_version"] == str(torch.__version__)
+    assert loaded.metadata["metrics"]["epoch"] == best["epoch"]
+    assert loaded.metadata["metrics"]["val_recall"] == best["val_recall"]
+    _assert_same_tensors(loaded.model.state_dict(), _checkpoint(reference_run)["progress"]["best_state"])
+
+
+def test_resume_mid_epoch_matches_an_uninterrupted_run(reference_run, tiny_dataset, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    steps_per_epoch = _history(reference_run)[0]["steps"]
+    stop_at = steps_per_epoch + steps_per_epoch // 2
+    assert _train("--data", tiny_dataset, "--out", out, "--max-steps", stop_at) == 0
+    progress = _checkpoint(out)["progress"]
+    assert (progress["epoch"], progress["batch"], progress["stopped"]) == (1, stop_at - steps_per_epoch, "max_steps")
+    assert (out / "model.pt").is_file()
+
+    assert _train("--data", tiny_dataset, "--out", out) == 2, "a second run into the same folder needs --resume"
+    assert _train("--data", tiny_dataset, "--out", out, "--resume") == 0
+    _assert_same_tensors(_checkpoint(out)["model"], _checkpoint(reference_run)["model"])
+    _assert_same_tensors(load_model(out / "model.pt").model.state_dict(), load_model(reference_run / "model.pt").model.state_dict())
+    assert _history(out) == _history(reference_run)
+
+
+def test_sigint_saves_a_checkpoint_and_resume_matches(reference_run, tiny_dataset, tmp_path):  # noqa: F811
+    config, out = load_config(TINY_CONFIG), tmp_path / "run"
+
+    def log(line: str) -> None:  # Ctrl-C as the second epoch's line is printed
+        if line.startswith("epoch 2/"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    handler = signal.getsignal(signal.SIGINT)
+    result = train(config, tiny_dataset, out, device="cpu", log=log)
+    assert (result.stopped, result.epochs_done) == ("interrupted", 2)
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert _checkpoint(out)["progress"]["stopped"] == "interrupted"
+
+    train(config, tiny_dataset, out, resume=True, device="cpu", log=lambda line: None)
+    _assert_same_tensors(_checkpoint(out)["model"], _checkpoint(reference_run)["model"])
+
+
+def test_two_process_ddp_ranks_end_with_identical_weights(tiny_dataset, tmp_path):  # noqa: F811
+    out = tmp_path / "ddp"
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            "-m", "wakeword.cli", "train", "--config", str(TINY_CONFIG), "--data", str(tiny_dataset),
+            "--out", str(out), "--device", "cpu", "--max-steps", "4"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("epoch 1/") == 1, "only rank 0 reports"
+
+    checkpoint = _checkpoint(out)
+    assert checkpoint["world_size"] == 2
+    # 48 examples, half per rank, batches of 8: 3 steps per epoch, so epoch 1 ended and was validated.
+    assert (checkpoint["progress"]["epoch"], checkpoint["progress"]["batch"], checkpoint["progress"]["step"]) == (1, 1, 4)
+    digests = [rank["digest"] for rank in checkpoint["ranks"]]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    assert not torch.equal(checkpoint["ranks"][0]["generator"], checkpoint["ranks"][1]["generator"]), "ranks draw their own augmentation"
+
+
+def test_run_folder_rules(tiny_dataset, tmp_path):  # noqa: F811
+    config = load_config(TINY_CONFIG)
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train(config, tiny_dataset, tmp_path / "new", resume=True, device="cpu")
+    other = dataclasses.replace(config, features=dataclasses.replace(config.features, n_mels=32))
+    with pytest.raises(ConfigError, match="features differ"):
+        train(other, tiny_dataset, tmp_path / "x", device="cpu")
+
+
+def _write_manifest(folder: Path, manifest: dict) -> Path:
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.mark.parametrize("case", ["missing", "no_manifest", "other_format", "other_version", "config_typo", "no_cuda"])
+def test_bad_input_is_one_line(case, tiny_dataset, tmp_path, capsys):  # noqa: F811
+    data, config, extra = tmp_path / "missing", TINY_CONFIG, []
+    if case == "no_manifest":
+        data = tmp_path / "empty"
+        data.mkdir()
+    elif case == "other_format":
+        data = _write_manifest(tmp_path / "other", {"format": "something-else", "version": 1})
+    elif case == "other_version":
+        manifest = json.loads((tiny_dataset / "manifest.json").read_text())
+        data = _write_manifest(tmp_path / "v2", {**manifest, "version": 2})
+    elif case == "config_typo":
+        data, config = tiny_dataset, tmp_path / "typo.yaml"
+        config.write_text(TINY_CONFIG.read_text().replace("batch_size:", "batch_sise:"))
+    elif case == "no_cuda":
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is visible")
+        data, extra = tiny_dataset, ["--device", "cuda"]
+    code = main(["train", "--config", str(config), "--data", str(data), "--out", str(tmp_path / "run"), *extra])
+    assert code not in (0, 1)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wakeword: error: "), lines
+    expected = {"missing": "dataset folder not found", "no_manifest": "no manifest.json", "other_format": "not a wakeword dataset",
+                "other_version": "dataset version 2", "config_typo": "unknown key(s) batch_sise", "no_cuda": "no CUDA GPU"}[case]
+    assert expected in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_data_from_the_command_line_has_no_traceback(tmp_path):
+    argv = [sys.executable, "-m", "wakeword.cli", "train", "--config", str(TINY_CONFIG), "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 7  # DataError
+    assert proc.stderr.strip().splitlines() == [f"wakeword: error: dataset folder not found: {tmp_path / 'nope'} (make one with `synth generate`)"]

@@ -1,0 +1,87 @@
+"""`wakeword train`: train a model on a synthesized dataset (see wakeword.training)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from ..config import Config, load_config
+from ..errors import ConfigError
+from ..training import train
+
+DESCRIPTION = """\
+Train a wake-word model on a dataset made by `synth generate`.
+
+Every epoch is validated as one long stream of the val split. The epoch with the
+highest recall at train.val_false_accepts_per_hour false accepts per hour is kept,
+and the threshold of that operating point becomes the model's default.
+train.max_minutes caps the wall time of a run (the best model so far is kept).
+
+Ctrl-C stops after the current batch and saves a checkpoint; --resume continues
+exactly where it stopped. Under torchrun (several processes or machines) training
+is data-parallel (DDP) and only rank 0 prints and writes files.
+"""
+
+EPILOG = """files written to RUN_DIR:
+  model.pt             the best epoch's model, with its calibrated threshold (wakeword info RUN_DIR/model.pt)
+  checkpoint.pt        everything --resume needs; written after every epoch and on Ctrl-C
+  metrics.json         per-epoch loss and val metrics
+  learning_curve.png   loss and val recall per epoch
+
+examples:
+  wakeword train --config configs/activate.yaml --data data/activate --out runs/activate
+  wakeword train --config configs/activate.yaml --data data/activate --out runs/activate --resume
+  wakeword train --config configs/tiny.yaml --data data/tiny --out runs/tiny --epochs 2 --seed 7
+  torchrun --nproc_per_node 4 -m wakeword.cli train --config configs/activate.yaml --data data/activate --out runs/a --device cuda
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model on a dataset made by `synth generate`",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", required=True, metavar="YAML", help="recipe (features, model and train sections are used)")
+    p.add_argument("--data", required=True, metavar="DATASET", help="dataset folder written by `synth generate`")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for the model, checkpoint and metrics")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint (same settings)")
+    p.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto",
+        help="where to train: cuda needs a GPU; auto (default) picks cuda when one is visible",
+    )
+    p.add_argument("--epochs", type=int, metavar="N", help="override train.epochs of the config")
+    p.add_argument("--seed", type=int, metavar="N", help="override the config's seed (same seed, config and data: same weights on CPU)")
+    p.add_argument(
+        "--max-steps", type=int, metavar="N",
+        help="stop after N optimizer steps in all, keeping a resumable checkpoint (smoke tests)",
+    )
+    p.set_defaults(func=run)
+
+
+def _with_overrides(config: Config, args: argparse.Namespace) -> Config:
+    if args.epochs is not None:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=args.epochs))
+    if args.seed is not None:
+        config = dataclasses.replace(config, seed=args.seed)
+    config.validate()
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ConfigError("--max-steps must be at least 1")
+    config = _with_overrides(load_config(args.config), args)
+    result = train(config, args.data, args.out, resume=args.resume, device=args.device, max_steps=args.max_steps)
+    if result.stopped == "interrupted":
+        if result.is_main:
+            print(
+                f"wakeword: training interrupted in epoch {result.epochs_done + 1}; checkpoint saved to "
+                f"{result.run_dir / 'checkpoint.pt'}: continue with --resume",
+                file=sys.stderr,
+            )
+        return 130
+    return 0

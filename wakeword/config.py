@@ -91,18 +91,33 @@ class SynthConfig:
     shard_size: int = 250
     # Voices (engine:voice) kept out of training and validation: they make the eval stream.
     heldout_voices: tuple[str, ...] = ()
+    rt60_s: tuple[float, float] = (0.1, 0.8)  # synthetic rooms' reverberation times
+    gap_s: float = 0.2  # least silence between two inserted clips
+    # Insertions of one example sit within this many dB of the example's speech level.
+    level_spread_db: float = 4.0
+    babble_talkers: tuple[int, int] = (3, 10)
+    background_drift_db: float = 6.0  # how far a background's level wanders within a clip
+    recorded_background_share: float = 0.7  # with --backgrounds: share of examples over recordings
+    stream_positive_every_s: tuple[float, float] = (20.0, 40.0)  # `synth stream`: time between positives
+    stream_gap_s: tuple[float, float] = (0.3, 3.0)  # `synth stream`: silence between utterances
 
     def validate(self) -> None:
         _require(self.clip_s > 1.0, "synth.clip_s must be more than 1 second")
         _require(0 < self.label_s < self.clip_s, "synth.label_s must be positive and shorter than clip_s")
         _require(self.n_examples > 0 and self.shard_size > 0, "synth.n_examples and synth.shard_size must be positive")
         _require(self.max_positives >= 0 and self.max_negatives >= 0, "synth.max_positives/max_negatives must be >= 0")
-        for name in ("no_positive_share", "reverb_prob", "eq_prob", "clipping_prob", "val_fraction"):
+        for name in ("no_positive_share", "reverb_prob", "eq_prob", "clipping_prob", "val_fraction", "recorded_background_share"):
             _require(0 <= getattr(self, name) <= 1, f"synth.{name} must be in [0, 1]")
-        for name in ("snr_db", "speech_dbfs", "speed", "pitch_semitones"):
+        for name in ("snr_db", "speech_dbfs", "speed", "pitch_semitones", "rt60_s", "babble_talkers", "stream_positive_every_s", "stream_gap_s"):
             lo, hi = getattr(self, name)
             _require(lo <= hi, f"synth.{name} must be [low, high] with low <= high")
         _require(self.speed[0] > 0, "synth.speed must be positive")
+        _require(self.speech_dbfs[1] <= 0, "synth.speech_dbfs must be at most 0 dBFS")
+        _require(self.rt60_s[0] > 0 and self.stream_positive_every_s[0] > 0, "synth.rt60_s and synth.stream_positive_every_s must be positive")
+        _require(self.babble_talkers[0] >= 1, "synth.babble_talkers must be at least 1")
+        for name in ("gap_s", "level_spread_db", "background_drift_db"):
+            _require(getattr(self, name) >= 0, f"synth.{name} must be >= 0")
+        _require(self.stream_gap_s[0] >= 0, "synth.stream_gap_s must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -121,12 +136,25 @@ class TrainConfig:
     val_false_accepts_per_hour: float = 1.0
     num_threads: int = 0  # 0: all cores
     max_minutes: float = 0.0  # 0: no limit; otherwise stop after this much wall time
+    # Share of the learning-rate schedule spent warming up (OneCycle's rising part).
+    warmup_share: float = 0.1
+    grad_clip_norm: float = 5.0  # 0: no clipping
+    # Long-stream stability: the chance that a training row keeps the GRU state its
+    # previous batch ended with, so rows become streams of clips (see training.py).
+    stream_carry: float = 0.9
 
     def validate(self) -> None:
         _require(self.epochs >= 1 and self.batch_size >= 1, "train.epochs and train.batch_size must be >= 1")
         _require(self.learning_rate > 0, "train.learning_rate must be positive")
         _require(self.pos_weight > 0, "train.pos_weight must be positive")
         _require(self.num_threads >= 0 and self.max_minutes >= 0, "train.num_threads and train.max_minutes must be >= 0")
+        _require(self.weight_decay >= 0 and self.grad_clip_norm >= 0, "train.weight_decay and train.grad_clip_norm must be >= 0")
+        for name in ("freq_masks", "freq_mask_width", "time_masks", "time_mask_width"):
+            _require(getattr(self, name) >= 0, f"train.{name} must be >= 0")
+        _require(self.early_stopping_patience >= 1, "train.early_stopping_patience must be >= 1")
+        _require(self.val_false_accepts_per_hour > 0, "train.val_false_accepts_per_hour must be positive")
+        _require(0 < self.warmup_share < 1, "train.warmup_share must be in (0, 1)")
+        _require(0 <= self.stream_carry <= 1, "train.stream_carry must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -224,7 +252,8 @@ def config_from_dict(data: Any) -> Config:
     return config
 
 
-def load_config(path: str | Path) -> Config:
+def read_yaml_file(path: str | Path) -> Any:
+    """A YAML file's data; a missing, unreadable or malformed file is one ConfigError line."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -233,11 +262,16 @@ def load_config(path: str | Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config {path} is not valid YAML{at}") from None
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    data = read_yaml_file(path)
     try:
         return config_from_dict(data)
     except ConfigError as exc:

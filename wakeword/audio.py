@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,27 +62,74 @@ def to_mono_float(data: np.ndarray) -> np.ndarray:
     return data
 
 
-def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Read any common audio file as mono float32 at `sample_rate`.
-
-    Raises AudioError (one line, naming the file) for missing, unreadable or empty audio.
-    """
+def _existing_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise AudioError(f"audio file not found: {path}")
     if path.is_dir():
         raise AudioError(f"expected an audio file, got a folder: {path}")
+    return path
+
+
+@contextmanager
+def _decoding(path: Path):
+    """libsndfile's failures while opening or decoding `path`, as one-line AudioErrors."""
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        yield
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AudioError(f"cannot read audio {path}: {detail}") from None
-    if data.shape[0] == 0:
-        raise AudioError(f"audio file is empty: {path}")
-    audio = resample(to_mono_float(data), rate, sample_rate)
+
+
+def _finite(audio: np.ndarray, path: Path) -> np.ndarray:
     if not np.all(np.isfinite(audio)):
         raise AudioError(f"audio file contains invalid samples (NaN/inf): {path}")
     return audio
+
+
+def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Read any common audio file as mono float32 at `sample_rate`.
+
+    Raises AudioError (one line, naming the file) for missing, unreadable or empty audio.
+    """
+    path = _existing_file(path)
+    with _decoding(path):
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    if data.shape[0] == 0:
+        raise AudioError(f"audio file is empty: {path}")
+    return _finite(resample(to_mono_float(data), rate, sample_rate), path)
+
+
+@dataclass
+class AudioStream:
+    """Mono audio at its source's own rate, in blocks read only when they are needed."""
+
+    name: str
+    sample_rate: int
+    frames: int | None  # None: the length is known only at the end (a pipe)
+    blocks: Iterator[np.ndarray]
+
+
+def open_audio_stream(path: str | Path, block_s: float = 1.0) -> AudioStream:
+    """A file as blocks of mono float32 at its native rate: constant memory for any length.
+
+    Missing, unreadable and empty files fail here; a file corrupt further in fails
+    (as AudioError) when the block that holds the damage is read.
+    """
+    path = _existing_file(path)
+    with _decoding(path):
+        handle = sf.SoundFile(str(path))
+    if handle.frames == 0:
+        handle.close()
+        raise AudioError(f"audio file is empty: {path}")
+    block = max(1, round(block_s * handle.samplerate))
+    return AudioStream(str(path), handle.samplerate, handle.frames, _file_blocks(handle, path, block))
+
+
+def _file_blocks(handle: sf.SoundFile, path: Path, block: int) -> Iterator[np.ndarray]:
+    with handle, _decoding(path):
+        for data in handle.blocks(block, dtype="float32", always_2d=True):
+            yield _finite(to_mono_float(data), path)
 
 
 def decode_audio_bytes(data: bytes, sample_rate: int, name: str = "audio") -> np.ndarray:

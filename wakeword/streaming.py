@@ -7,6 +7,7 @@ streaming resampler, the shared frontend and every model, then each model's
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,3 +54,9 @@ class StreamingDetector:
             events.extend(det.push(scores.times, scores.values[:, i]))
         events.sort(key=lambda e: e.time_s)
         return StepResult(scores, events)
+
+    def run(self, blocks: Iterable[np.ndarray]) -> Iterator[StepResult]:
+        """A whole finite stream (a file, a pipe): every block, then the resampler's flush."""
+        for block in blocks:
+            yield self.push(block)
+        yield self.push(np.zeros(0, dtype=np.float32), last=True)

@@ -1,0 +1,65 @@
+"""`make bench`: run every benchmark section and write docs/benchmarks.md.
+
+Each section is a script that prints markdown (its figures and the exact command that
+produced them). Benchmarks are not tests: nothing here asserts a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+BUILD = ROOT / "build" / "activate"
+
+SECTIONS = {
+    "synth": ("Dataset synthesis throughput", [PY, "scripts/bench_synth.py"]),
+    "detect": ("Streaming detection: CPU, latency, memory, soak", [PY, "scripts/bench_detect.py"]),
+    "quality": ("Bundled model quality on the held-out stream", [PY, "scripts/bench_quality.py"]),
+}
+
+
+def run_section(title: str, command: list[str]) -> str:
+    started = time.monotonic()
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    took = time.monotonic() - started
+    body = proc.stdout.strip() if proc.returncode == 0 else f"**failed** (exit {proc.returncode}):\n\n```\n{proc.stderr.strip()[-2000:]}\n```"
+    return f"## {title}\n\nCommand: `.venv/bin/python {' '.join(command[1:])}` ({took:.0f} s)\n\n{body}\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("sections", nargs="*", help=f"sections to run, of {', '.join(SECTIONS)} (default: all)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    names = args.sections or list(SECTIONS)
+    unknown = sorted(set(names) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    header = (
+        "# Benchmarks\n\n"
+        f"Produced by `make bench` (`.venv/bin/python scripts/bench.py`) on {dt.date.today()}, "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}.\n"
+        "Benchmarks are not tests: figures are measured, not asserted.\n"
+    )
+    parts = [header]
+    for name in names:
+        title, command = SECTIONS[name]
+        print(f"bench: {title} ...", file=sys.stderr, flush=True)
+        parts.append(run_section(title, command))
+    Path(args.out).write_text("\n".join(parts))
+    print(f"bench: wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

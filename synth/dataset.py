@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fnmatch
 import hashlib
 import io
 import json
@@ -38,14 +37,11 @@ from .augment import direct_path_first
 from .clips import Clip, load_clips
 from .mixer import Mixer, Pools
 from .noise import Recording, load_recordings
+from .tts import voice_matches
 
 # Independent rng streams drawn from one seed: (seed, stream, ...).
 EXAMPLE_STREAM, SPLIT_STREAM = 0, 1
 _CHUNK = 4  # examples per task sent to a worker: small, so the progress bar moves smoothly
-
-
-def matches(voice: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatchcase(voice, p) for p in patterns)
 
 
 @dataclass(frozen=True)
@@ -106,7 +102,7 @@ def split_voices(inputs: Inputs, val_fraction: float, heldout: Sequence[str], se
     """Whole voices to train, val or heldout; voices with positives are split apart from the rest,
     so that val surely gets some positives."""
     all_voices = {c.voice_id for c in [*inputs.positives, *inputs.negatives]}
-    held = sorted(v for v in all_voices if matches(v, heldout))
+    held = sorted(v for v in all_voices if voice_matches(v, heldout))
     speaking = sorted({c.voice_id for c in inputs.positives} - set(held))
     others = sorted(all_voices - set(held) - set(speaking))
     if len(speaking) < 2:

@@ -11,9 +11,7 @@ scenes of memory, not the hour.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -24,11 +22,12 @@ from tqdm import tqdm
 
 from wakeword.config import Config
 from wakeword.errors import DataError
-from wakeword.fileio import atomic_write_bytes
+from wakeword.fileio import atomic_output, atomic_write_bytes
 
 from .augment import db_to_gain, set_level
 from .clips import Clip
-from .dataset import Inputs, matches
+from .dataset import Inputs
+from .tts import voice_matches
 from .mixer import Mixer, Pools
 
 STREAM_STREAM = 2  # rng stream of the seed (see dataset.EXAMPLE_STREAM)
@@ -108,7 +107,7 @@ def _mix_into(acc: np.ndarray, offset: int, audio: np.ndarray) -> np.ndarray:
 
 def heldout_pools(inputs: Inputs, patterns: Sequence[str]) -> Pools:
     def pick(clips: list[Clip], what: str) -> list[Clip]:
-        chosen = [c for c in clips if matches(c.voice_id, patterns)]
+        chosen = [c for c in clips if voice_matches(c.voice_id, patterns)]
         if not chosen:
             have = sorted({c.voice_id for c in clips})
             raise DataError(
@@ -148,11 +147,8 @@ def write_stream(
     carry = np.zeros(0, dtype=np.float32)  # audio running past the previous scene, from its end on
 
     wav_path = prefix.with_name(prefix.name + ".wav")
-    wav_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=wav_path.parent, prefix=f".{wav_path.name}.", suffix=".tmp")
-    os.close(fd)
     bar = tqdm(total=round(total / rate), unit="s", desc="synth stream", disable=None if progress else True, file=sys.stderr)
-    try:
+    with atomic_output(wav_path) as tmp:
         with sf.SoundFile(tmp, "w", rate, 1, subtype="PCM_16", format="WAV") as out, bar:
             for k, scene in enumerate(scenes):
                 length = scene.end - scene.start
@@ -174,10 +170,6 @@ def write_stream(
                 scene_records.append({"start_s": round(scene.start / rate, 3), "end_s": round(scene.end / rate, 3),
                                       "speech_dbfs": round(scene.speech_dbfs, 2), "snr_db": round(scene.snr_db, 2), **record})
                 bar.update(round(scene.end / rate) - bar.n)
-        os.replace(tmp, wav_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
     truth = {
         "duration_s": total / rate,

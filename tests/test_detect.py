@@ -14,6 +14,8 @@ from detect_fixtures import assert_same_events, burst_wav, energy_model, json_li
 from wakeword.audio import load_audio
 from wakeword.commands import detect
 from wakeword.detection import detect_events
+from wakeword import modelfile
+from wakeword.modelfile import load_models
 from wakeword.errors import ModelFileError
 from wakeword.modelfile import load_model
 from wakeword.scoring import score_offline
@@ -255,6 +257,6 @@ def test_unwritable_scores_path_fails_in_one_line(files, capsys):
 
 
 def test_missing_bundled_model_says_how_to_get_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(detect, "bundled_model_path", lambda: tmp_path / "activate.pt")
+    monkeypatch.setattr(modelfile, "bundled_model_path", lambda: tmp_path / "activate.pt")
     with pytest.raises(ModelFileError, match=r"bundled model .* is missing: build it with `make model`, or pass --model"):
-        detect.load_models(None)
+        load_models(None)

@@ -164,6 +164,12 @@ class DetectorConfig:
     patience_steps: int = 1
     refractory_s: float = 1.5
 
+    def with_overrides(self, **overrides: float | int | None) -> DetectorConfig:
+        """These settings with every non-None override applied, validated."""
+        merged = dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        merged.validate()
+        return merged
+
     def validate(self) -> None:
         _require(self.threshold is None or 0 < self.threshold < 1, "detector.threshold must be in (0, 1)")
         _require(self.smoothing_steps >= 1 and self.patience_steps >= 1, "detector.smoothing_steps and patience_steps must be >= 1")

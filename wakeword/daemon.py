@@ -35,7 +35,7 @@ from . import microphone
 from .detection import Event
 from .errors import DeviceError, WakewordError
 from .listen_config import ListenConfig
-from .modelfile import LoadedModel, load_model
+from .modelfile import LoadedModel, load_models
 from .notify import Notifier, child_env
 from .streaming import StreamingDetector
 
@@ -67,8 +67,8 @@ class Engine:
         )
 
 
-def load_models(config: ListenConfig) -> list[LoadedModel]:
-    models = [load_model(path) for path in config.model_paths()]
+def load_listen_models(config: ListenConfig) -> list[LoadedModel]:
+    models = load_models(config.models)
     for m in models:
         config.detector(m.config.detector).validate()
     return models
@@ -131,7 +131,7 @@ class Listener:
         try:
             # Loaded here, not in __init__, so a SIGTERM while loading is a clean stop.
             self.config = self._load_config()
-            self._models = load_models(self.config)
+            self._models = load_listen_models(self.config)
             self._open_first()
             if not self._stopping:
                 worker.start()
@@ -226,7 +226,7 @@ class Listener:
     def _reload(self) -> None:
         try:
             config = self._load_config()
-            models = load_models(config)
+            models = load_listen_models(config)
             # Built now, even if a reopen replaces it, to reject models that cannot run together.
             engine = make_engine(config, models, self._rate, announce=False)
         except WakewordError as exc:

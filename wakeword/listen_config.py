@@ -50,21 +50,18 @@ class ListenConfig:
         _require(self.stall_timeout_s > 0, "listen.stall_timeout_s must be positive")
         _require(5 <= self.block_ms <= 1000, "listen.block_ms must be between 5 and 1000")
 
-    def model_paths(self) -> list[Path]:
-        return [Path(p) for p in self.models] or [bundled_model_path()]
-
     def detector(self, base: DetectorConfig) -> DetectorConfig:
         """The model's detector settings with this config's overrides."""
-        overrides = {
-            name: getattr(self, name)
-            for name in ("threshold", "smoothing_steps", "patience_steps", "refractory_s")
-            if getattr(self, name) is not None
-        }
-        return dataclasses.replace(base, **overrides)
+        return base.with_overrides(
+            threshold=self.threshold,
+            smoothing_steps=self.smoothing_steps,
+            patience_steps=self.patience_steps,
+            refractory_s=self.refractory_s,
+        )
 
     def to_yaml(self) -> str:
         data = dataclasses.asdict(self)
-        data["models"] = [str(p) for p in self.model_paths()]
+        data["models"] = [str(p) for p in self.models] or [str(bundled_model_path())]
         return yaml.safe_dump({"listen": data}, sort_keys=False)
 
 

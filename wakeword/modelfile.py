@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
 from . import __version__
 from .config import Config, config_from_dict
 from .errors import ConfigError, ModelFileError
+from .fileio import atomic_output
 from .model import WakewordModel
 
 FORMAT = "wakeword-model"
@@ -35,16 +34,8 @@ class LoadedModel:
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """torch.save through a temporary file and a rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_model(
@@ -103,3 +94,13 @@ def load_model(path: str | Path) -> LoadedModel:
 
 def bundled_model_path() -> Path:
     return Path(__file__).parent / "models" / "activate.pt"
+
+
+def load_models(paths: Sequence[str | Path] | None) -> list[LoadedModel]:
+    """The given model files, or the bundled model when none is given."""
+    if not paths:
+        bundled = bundled_model_path()
+        if not bundled.is_file():
+            raise ModelFileError(f"the bundled model {bundled} is missing: build it with `make model`, or pass --model FILE")
+        paths = [bundled]
+    return [load_model(p) for p in paths]

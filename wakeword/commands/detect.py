@@ -8,7 +8,6 @@ events the listener would have given.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import struct
@@ -23,9 +22,9 @@ from tqdm import tqdm
 from ..audio import AudioStream, open_audio_stream
 from ..config import DetectorConfig
 from ..detection import Event
-from ..errors import AudioError, ConfigError, ModelFileError
+from ..errors import AudioError, ConfigError
 from ..fileio import atomic_write_bytes
-from ..modelfile import LoadedModel, bundled_model_path, load_model
+from ..modelfile import LoadedModel, load_models
 from ..scoring import Scores
 from ..streaming import StreamingDetector
 
@@ -65,6 +64,7 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
 
 
 def detector_config(args: argparse.Namespace, base: DetectorConfig) -> DetectorConfig:
+    # Checked here too so that the message names the flag, not the config key.
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise ConfigError(f"--threshold must be between 0 and 1 (exclusive), got {args.threshold}")
     for flag, value in (("--patience", args.patience), ("--smoothing", args.smoothing)):
@@ -72,29 +72,15 @@ def detector_config(args: argparse.Namespace, base: DetectorConfig) -> DetectorC
             raise ConfigError(f"{flag} must be at least 1 step, got {value}")
     if args.refractory is not None and not args.refractory >= 0:
         raise ConfigError(f"--refractory must be 0 or more seconds, got {args.refractory}")
-    overrides = {
-        "threshold": args.threshold,
-        "patience_steps": args.patience,
-        "smoothing_steps": args.smoothing,
-        "refractory_s": args.refractory,
-    }
-    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    return base.with_overrides(
+        threshold=args.threshold, patience_steps=args.patience, smoothing_steps=args.smoothing, refractory_s=args.refractory
+    )
 
 
 def use_one_thread() -> None:
     """Streaming scores a few frames per block: extra torch threads only add hand-off cost
     (20x the CPU time, measured on two busy cores)."""
     torch.set_num_threads(1)
-
-
-def load_models(paths: list[str] | None) -> list[LoadedModel]:
-    """The given model files, or the bundled model when none is given."""
-    if not paths:
-        bundled = bundled_model_path()
-        if not bundled.is_file():
-            raise ModelFileError(f"the bundled model {bundled} is missing: build it with `make model`, or pass --model FILE")
-        paths = [str(bundled)]
-    return [load_model(p) for p in paths]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

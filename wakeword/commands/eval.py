@@ -20,7 +20,8 @@ from ..errors import DataError
 from ..evaluation import EvalResult, Truth, best_at_false_accept_rate, match_events, sweep
 from ..plots import plot_det
 from ..streaming import StreamingDetector
-from .detect import add_detector_options, detector_config, load_models, save_scores, stream_through, use_one_thread
+from ..modelfile import load_models
+from .detect import add_detector_options, detector_config, save_scores, stream_through, use_one_thread
 
 # Recall is reported at these false-accept budgets (per hour of audio).
 BUDGETS_PER_HOUR = (0.5, 1.0)

@@ -1,0 +1,130 @@
+"""Quality of a model on its held-out stream, as markdown for docs/benchmarks.md.
+
+Runs the user-facing `wakeword eval` on a `synth stream` recording spoken only by voices
+held out of training, then splits the same events by time to check that one long
+streaming pass does not drift (recall in the first vs the last quarter hour).
+Default: the bundled model and build/activate/stream.{wav,json} (`make model` makes
+the clips; this script makes the stream from them when it is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from wakeword.config import load_config
+from wakeword.detection import detect_events
+from wakeword.evaluation import Truth, match_events
+from wakeword.modelfile import bundled_model_path, load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run(cmd: list[str]) -> str:
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"bench_quality: `{' '.join(cmd)}` failed: {proc.stderr.strip()[-500:]}")
+    return proc.stdout
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def window_truth(truth: Truth, start: float, end: float) -> Truth:
+    return Truth(
+        end - start,
+        [(s, e) for s, e in truth.positives if start <= s < end],
+        [n for n in truth.negatives if start <= n[0] < end],
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=bundled_model_path())
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "activate.yaml")
+    parser.add_argument("--build", type=Path, default=ROOT / "build" / "activate", help="folder with clips/ (from make model)")
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "det_activate.png")
+    args = parser.parse_args()
+
+    stream = args.build / "stream"
+    if not stream.with_suffix(".json").exists():
+        clips = args.build / "clips"
+        if not (clips / "positives").is_dir():
+            print(f"Skipped: no clips in `{rel(clips)}`; run `make model` first.")
+            return 0
+        run([str(BIN / "synth"), "stream", "--config", str(args.config), "--positives", str(clips / "positives"),
+             "--negatives", str(clips / "negatives"), "--minutes", str(args.minutes), "--out", str(stream), "--quiet"])
+    audio, truth_path = stream.with_suffix(".wav"), stream.with_suffix(".json")
+    truth = Truth.load(truth_path)
+    voices = json.loads(truth_path.read_text()).get("voices", [])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        scores_path = Path(tmp) / "scores.npz"
+        cmd = ["wakeword", "eval", "--model", rel(args.model), "--audio", rel(audio), "--truth", rel(truth_path),
+               "--json", "--plot", rel(args.plot), "--scores", str(scores_path)]
+        report = json.loads(run([str(BIN / cmd[0]), *cmd[1:]]))
+        saved = np.load(scores_path)
+        times, scores = saved["times"], saved["scores"][:, 0]
+
+    model = load_model(args.model)
+    metrics = model.metadata.get("metrics", {})
+    budgets = {b["budget_per_hour"]: b for b in report["at_false_accepts_per_hour"]}
+
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.1f} %"
+
+    print(f"Model `{rel(args.model)}` (phrase {model.phrase!r}, "
+          f"threshold {report['detector']['threshold']:.4g}), stream `{rel(audio)}`: {truth.duration_s / 60:.0f} min, "
+          f"{report['positives']} phrases, {report['confusables']} confusable words, "
+          f"{len(voices)} voices held out of training ({', '.join(sorted({v.split(':')[0] for v in voices}))}).\n")
+    print(f"Eval command: `.venv/bin/{' '.join(cmd[:-2])}`\n")
+    print("| figure | value |\n|---|---|")
+    print(f"| recall at the model's threshold | {pct(report['recall'])} ({report['caught']}/{report['positives']}) |")
+    print(f"| false accepts per hour at that threshold | {report['false_accepts_per_hour']:.2f} |")
+    print(f"| confusable words accepted | {pct(report['confusable_accept_rate'])} |")
+    for b in (0.5, 1.0):
+        entry = budgets.get(b)
+        print(f"| recall at <= {b:g} false accepts/hour | {pct(entry and entry['recall'])} (threshold {entry and entry['threshold']}) |")
+    print(f"| latency, phrase end to event: median / p95 | {report['latency_median_s']:.2f} s / {report['latency_p95_s']:.2f} s |")
+    if metrics:
+        print(f"| validation (held-out voices of the training engines): recall at <= {metrics.get('val_false_accepts_per_hour_budget', 1):g} FA/h | "
+              f"{pct(metrics.get('val_recall'))} (epoch {metrics.get('epoch')}) |")
+    history = args.build / "run" / "metrics.json"
+    if history.exists():
+        epochs = json.loads(history.read_text())["history"]
+        print(f"| training (`{rel(history)}`) | {len(epochs)} epochs, {sum(e['seconds'] for e in epochs) / 60:.1f} min |")
+    print(f"\nDET curve: ![DET]({rel(args.plot).removeprefix('docs/')})\n")
+
+    # Long-stream stability: the same single pass, events split by time.
+    threshold = report["detector"]["threshold"]
+    events = np.array([e.time_s for e in detect_events(times, scores, model.phrase, threshold, model.config.detector)])
+    quarter = 15 * 60.0
+    if truth.duration_s >= 4 * quarter - 1:
+        first = match_events(events[events < quarter], window_truth(truth, 0, quarter), threshold)
+        last_start = truth.duration_s - quarter
+        shifted = events[events >= last_start] - last_start
+        t_last = window_truth(truth, last_start, truth.duration_s)
+        t_last = Truth(t_last.duration_s, [(s - last_start, e - last_start) for s, e in t_last.positives],
+                       [(s - last_start, e - last_start, k) for s, e, k in t_last.negatives])
+        last = match_events(shifted, t_last, threshold)
+        print("Long-stream stability (one streaming pass, no resets):\n")
+        print("| window | recall | false accepts |\n|---|---|---|")
+        print(f"| first 15 min | {pct(first.recall)} ({first.caught}/{first.positives}) | {first.false_accepts} |")
+        print(f"| last 15 min | {pct(last.recall)} ({last.caught}/{last.positives}) | {last.false_accepts} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

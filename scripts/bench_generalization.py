@@ -1,0 +1,149 @@
+"""Generalization to unheard voices and levels, as markdown for docs/benchmarks.md.
+
+- levels: held-out voices speaking at fixed levels from -15 to -55 dBFS over one
+  background fixed at -60 dBFS (a quiet room); recall per level at the model's threshold.
+- loeo: leave one engine family out. For each family, train the recipe on data with no
+  voice of that family, then evaluate on a stream spoken only by that family. Slow:
+  one dataset and one training per family (`--train-minutes` each).
+
+Reuses the clips of `make model` (build/activate/clips); every step resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from wakeword.evaluation import Truth, best_at_false_accept_rate, sweep
+from wakeword.modelfile import bundled_model_path, load_model
+from wakeword.plots import plot_det
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+BACKGROUND_DBFS = -60.0
+LEVELS = (-15, -20, -25, -30, -35, -40, -45, -50, -55)
+
+
+def run(*cmd: str) -> str:
+    proc = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"bench_generalization: `{' '.join(cmd)}` failed: {proc.stderr.strip()[-800:]}")
+    return proc.stdout
+
+
+def variant(base: Path, out: Path, **synth) -> Path:
+    data = yaml.safe_load(base.read_text())
+    data.setdefault("synth", {}).update(synth)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
+def stream(config: Path, clips: Path, prefix: Path, minutes: float, voices: str | None = None) -> None:
+    if prefix.with_suffix(".json").exists():
+        return
+    extra = ["--voices", voices] if voices else []
+    run("synth", "stream", "--config", str(config), "--positives", str(clips / "positives"),
+        "--negatives", str(clips / "negatives"), "--minutes", str(minutes), "--out", str(prefix), "--quiet", *extra)
+
+
+def evaluate(model: Path, prefix: Path) -> tuple[dict, list]:
+    scores_path = prefix.with_suffix(".scores.npz")
+    report = json.loads(run("wakeword", "eval", "--model", str(model), "--audio", str(prefix.with_suffix(".wav")),
+                            "--truth", str(prefix.with_suffix(".json")), "--json", "--scores", str(scores_path)))
+    saved = np.load(scores_path)
+    truth = Truth.load(prefix.with_suffix(".json"))
+    curve = sweep(saved["times"], saved["scores"][:, 0], truth, load_model(model).config.detector)
+    return report, curve
+
+
+def pct(x) -> str:
+    return "n/a" if x is None or x != x else f"{100 * x:.1f} %"
+
+
+def levels(args) -> None:
+    out = args.build / "levels"
+    print(f"Model `{args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model}`; "
+          f"background fixed at {BACKGROUND_DBFS:g} dBFS; {args.level_minutes:g} min per level, held-out voices only.\n")
+    print("| speech level | SNR | recall | false accepts/hour |\n|---|---|---|---|")
+    recalls = {}
+    for level in LEVELS:
+        config = variant(args.config, out / f"{level}.yaml", speech_dbfs=[level, level],
+                         snr_db=[level - BACKGROUND_DBFS] * 2, level_spread_db=0.0)
+        prefix = out / f"stream{level}"
+        stream(config, args.clips, prefix, args.level_minutes)
+        report, _ = evaluate(args.model, prefix)
+        recalls[level] = report["recall"]
+        print(f"| {level} dBFS | {level - BACKGROUND_DBFS:g} dB | {pct(report['recall'])} | {report['false_accepts_per_hour']:.1f} |")
+    band = [recalls[l] for l in LEVELS if -50 <= l <= -20]
+    print(f"\nRecall spread over -20..-50 dBFS: {100 * (max(band) - min(band)):.1f} points.")
+
+
+def loeo(args) -> None:
+    families = args.families.split(",")
+    rows, curves = [], {}
+    for family in families:
+        where = args.build / "loeo" / family
+        config = variant(args.config, where / "config.yaml", heldout_voices=[f"{family}:*"], n_examples=args.examples)
+        cfg = yaml.safe_load(config.read_text())
+        cfg["train"]["max_minutes"] = args.train_minutes
+        config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        model = where / "run" / "model.pt"
+        if not model.exists():
+            run("synth", "generate", "--config", str(config), "--positives", str(args.clips / "positives"),
+                "--negatives", str(args.clips / "negatives"), "--out", str(where / "data"), "--quiet")
+            resume = ["--resume"] if (where / "run" / "checkpoint.pt").exists() else []
+            run("wakeword", "train", "--config", str(config), "--data", str(where / "data"), "--out", str(where / "run"), *resume)
+        prefix = where / "stream"
+        stream(config, args.clips, prefix, args.stream_minutes, voices=f"{family}:*")
+        report, curve = evaluate(model, prefix)
+        at = {b: best_at_false_accept_rate(curve, b) for b in (0.5, 1.0)}
+        rows.append((family, report, at))
+        curves[f"without {family}"] = curve
+    args.plot.parent.mkdir(parents=True, exist_ok=True)
+    plot_det(args.plot, curves, title="leave one engine family out")
+    print(f"Each family: {args.examples} ten-second examples without it, training capped at {args.train_minutes:g} min, "
+          f"evaluated on a {args.stream_minutes:g} min stream spoken only by it.\n")
+    print("| held-out family | recall @ 0.5 FA/h | recall @ 1 FA/h | confusables accepted | recall / FA/h at model threshold |")
+    print("|---|---|---|---|---|")
+    for family, report, at in rows:
+        r05, r1 = (at[b].recall if at[b] else None for b in (0.5, 1.0))
+        print(f"| {family} | {pct(r05)} | {pct(r1)} | {pct(report['confusable_accept_rate'])} | "
+              f"{pct(report['recall'])} / {report['false_accepts_per_hour']:.1f} |")
+    mean = lambda b: np.mean([at[b].recall if at[b] else 0.0 for _, _, at in rows])  # noqa: E731
+    print(f"| **average** | {pct(mean(0.5))} | {pct(mean(1.0))} | | |")
+    print(f"\nDET curves: ![LOEO]({args.plot.name})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sections", nargs="*", default=["levels", "loeo"], help="levels, loeo (default: both)")
+    parser.add_argument("--model", type=Path, default=bundled_model_path(), help="model for the level sweep")
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "activate.yaml")
+    parser.add_argument("--clips", type=Path, default=ROOT / "build" / "activate" / "clips")
+    parser.add_argument("--build", type=Path, default=ROOT / "build" / "generalization")
+    parser.add_argument("--level-minutes", type=float, default=5.0)
+    parser.add_argument("--families", default="espeak-ng,flite,festival")
+    parser.add_argument("--examples", type=int, default=4000)
+    parser.add_argument("--train-minutes", type=float, default=10.0)
+    parser.add_argument("--stream-minutes", type=float, default=30.0)
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "det_loeo.png")
+    args = parser.parse_args()
+    if not (args.clips / "positives").is_dir():
+        print(f"Skipped: no clips in `{args.clips}`; run `make model` first.")
+        return 0
+    for section in args.sections:
+        print(f"### {'Speech level sweep' if section == 'levels' else 'Leave one engine family out'}\n")
+        {"levels": levels, "loeo": loeo}[section](args)
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

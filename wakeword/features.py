@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import librosa
 import numpy as np
-import torch
-from scipy.signal import lfilter
+import scipy.signal
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import FeatureConfig
 
@@ -36,8 +36,8 @@ class FeatureExtractor:
         mel = librosa.filters.mel(
             sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax
         )
-        self._mel = torch.from_numpy(mel.T.astype(np.float32))  # (bins, mels)
-        self._window = torch.hann_window(config.win_length, periodic=True)
+        self._mel = np.ascontiguousarray(mel.T, dtype=np.float32)  # (bins, mels)
+        self._window = scipy.signal.get_window("hann", config.win_length, fftbins=True).astype(np.float32)
         t = config.pcen_time_constant_s / (config.hop_ms / 1000)  # time constant in frames
         # Smoothing coefficient of M[t] = (1 - k) M[t-1] + k E[t], as librosa's pcen derives it.
         self._pcen_k = (np.sqrt(1 + 4 * t**2) - 1) / (2 * t**2)
@@ -47,12 +47,12 @@ class FeatureExtractor:
         c = self.config
         if len(audio) < c.win_length:
             return np.zeros((0, c.n_mels), dtype=np.float32)
-        # Framing by hand rather than torch.stft(center=False): stft needs n_fft samples per
-        # frame, while a window shorter than n_fft must only need win_length of them.
-        frames = torch.as_tensor(audio, dtype=torch.float32).unfold(0, c.win_length, c.hop_length)
-        spec = torch.fft.rfft(frames * self._window, n=c.n_fft)
-        power = spec.real.square() + spec.imag.square()  # (frames, bins)
-        return (power @ self._mel).numpy()
+        # Framing by hand rather than an STFT with center=False: that needs n_fft samples
+        # per frame, while a window shorter than n_fft must only need win_length of them.
+        frames = sliding_window_view(np.asarray(audio, dtype=np.float32), c.win_length)[:: c.hop_length]
+        spec = np.fft.rfft(frames * self._window, n=c.n_fft)
+        power = (spec.real**2 + spec.imag**2).astype(np.float32)  # (frames, bins)
+        return power @ self._mel
 
     def normalize(self, power: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Power to features; `state` carries PCEN's smoother between calls (None at stream start)."""
@@ -65,7 +65,7 @@ class FeatureExtractor:
         k = self._pcen_k
         if state is None:
             state = (1 - k) * energy[0]  # steady state for a stream that starts like its first frame
-        smooth, new_state = lfilter([k], [1, k - 1], energy, axis=0, zi=state[None, :])
+        smooth, new_state = scipy.signal.lfilter([k], [1, k - 1], energy, axis=0, zi=state[None, :])
         gain = np.exp(-c.pcen_alpha * np.log(c.pcen_eps + smooth))
         out = (energy * gain + c.pcen_delta) ** c.pcen_r - c.pcen_delta**c.pcen_r
         return out.astype(np.float32), new_state[0]

@@ -54,7 +54,8 @@ class StreamingScorer:
         self.models = models
         self.features_config = _shared_features(models)
         self._features = FeatureExtractor(self.features_config).stream()
-        self._states = [m.model.initial_state() for m in models]
+        self._nets = [m.model.streaming() for m in models]
+        self._states = [net.initial_state() for net in self._nets]
         self._steps_done = 0
 
     @property
@@ -62,11 +63,11 @@ class StreamingScorer:
         return self.features_config.sample_rate
 
     def push(self, chunk: np.ndarray) -> Scores:
-        feats = torch.from_numpy(self._features.push(chunk))[None]
+        feats = self._features.push(chunk)[None]
         columns = []
-        for i, m in enumerate(self.models):
-            logits, self._states[i] = m.model.step(feats, self._states[i])
-            columns.append(torch.sigmoid(logits)[0].numpy())
+        for i, net in enumerate(self._nets):
+            logits, self._states[i] = net.step(feats, self._states[i])
+            columns.append(1.0 / (1.0 + np.exp(-logits[0])))
         n = len(columns[0])
         steps = np.arange(self._steps_done, self._steps_done + n)
         self._steps_done += n

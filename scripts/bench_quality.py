@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from wakeword.config import load_config
 from wakeword.detection import detect_events
 from wakeword.evaluation import Truth, match_events
 from wakeword.modelfile import bundled_model_path, load_model

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 
 from wakeword.errors import ConfigError
+
+from . import add_input_options, load_recipe_and_inputs
 
 EPILOG = """how it works:
   Each example is clip_s seconds of background (generated noise, babble and hum, or your
@@ -39,12 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", required=True, help="YAML recipe; its synth section sets every mixing knob")
-    p.add_argument("--positives", required=True, metavar="DIR", help="clip folder of the phrase (synth speak PHRASE)")
-    p.add_argument("--negatives", required=True, metavar="DIR", help="clip folder of confusables and other speech (synth speak --negatives)")
-    p.add_argument("--backgrounds", action="append", default=[], metavar="DIR",
-                   help="folder of real background recordings, any format and length (repeatable; default: generated only)")
-    p.add_argument("--impulse-responses", metavar="DIR", help="folder of measured room impulse responses, used beside synthetic rooms")
+    add_input_options(p, "YAML recipe; its synth section sets every mixing knob")
     p.add_argument("--out", required=True, metavar="DATASET", help="dataset folder to write (or to resume)")
     p.add_argument("--shard", default="1/1", metavar="I/N", help="make only slice I of N of the shards (default: 1/1, all)")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), metavar="N",
@@ -64,15 +60,9 @@ def run(args: argparse.Namespace) -> int:
     index, count = parse_slice(args.shard)
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
-    # Imported here so that `synth --help` does not wait for torch and scipy.
-    from wakeword.config import load_config
+    from ..dataset import generate  # imported here so that `synth --help` stays quick
 
-    from ..dataset import generate, load_inputs
-
-    config = load_config(args.config)
-    inputs = load_inputs(config.features.sample_rate, args.positives, args.negatives, args.backgrounds, args.impulse_responses)
-    for message in inputs.skipped:
-        print(f"synth generate: {message}", file=sys.stderr)
+    config, inputs = load_recipe_and_inputs(args, "generate")
     summary = generate(config, inputs, args.out, index, count, args.workers, progress=not args.quiet)
     print(f"synth generate: {summary.line(args.out)}")
     return 0

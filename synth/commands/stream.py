@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from . import add_input_options, load_recipe_and_inputs
 
 
 EPILOG = """what it writes:
@@ -36,12 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", required=True, help="YAML recipe: levels, SNRs, augmentation and synth.heldout_voices")
-    p.add_argument("--positives", required=True, metavar="DIR", help="clip folder of the phrase")
-    p.add_argument("--negatives", required=True, metavar="DIR", help="clip folder of confusables and other speech")
-    p.add_argument("--backgrounds", action="append", default=[], metavar="DIR",
-                   help="folder of real background recordings (repeatable; default: generated only)")
-    p.add_argument("--impulse-responses", metavar="DIR", help="folder of measured room impulse responses")
+    add_input_options(p, "YAML recipe: levels, SNRs, augmentation and synth.heldout_voices")
     p.add_argument("--minutes", type=float, default=60.0, help="length of the recording (default: %(default)s)")
     p.add_argument("--voices", metavar="PATTERNS",
                    help="comma-separated ENGINE:VOICE glob patterns of the voices that speak (default: synth.heldout_voices)")
@@ -51,17 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here so that `synth --help` does not wait for torch and scipy.
-    from wakeword.config import load_config
+    from ..stream import write_stream  # imported here so that `synth --help` stays quick
 
-    from ..dataset import load_inputs
-    from ..stream import write_stream
-
-    config = load_config(args.config)
+    config, inputs = load_recipe_and_inputs(args, "stream")
     patterns = [p.strip() for p in args.voices.split(",") if p.strip()] if args.voices else list(config.synth.heldout_voices)
-    inputs = load_inputs(config.features.sample_rate, args.positives, args.negatives, args.backgrounds, args.impulse_responses)
-    for message in inputs.skipped:
-        print(f"synth stream: {message}", file=sys.stderr)
     voices_from = "--voices" if args.voices else "synth.heldout_voices"
     truth = write_stream(config, inputs, patterns, args.minutes, args.out, voices_from, progress=not args.quiet)
     kinds = [n[2] for n in truth["negatives"]]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 
 from wakeword.config import DetectorConfig
 from wakeword.detection import EventDetector, detect_events
-from wakeword.evaluation import Truth, match_events
+from wakeword.evaluation import Truth, event_times, match_events, moving_average
 
 STEP_S = 0.04
 
@@ -133,3 +135,20 @@ def test_match_events_with_no_positives_has_undefined_recall():
     r = match_events(np.array([5.0]), Truth(duration_s=3600.0, positives=[], negatives=[]))
     assert np.isnan(r.recall)
     assert r.false_accepts_per_hour == pytest.approx(1.0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    scores=st.lists(st.floats(0, 1), min_size=0, max_size=300),
+    smoothing=st.integers(1, 5), patience=st.integers(1, 4), refractory=st.floats(0, 2),
+    threshold=st.floats(0.05, 0.95), coarse=st.booleans(),
+)
+def test_the_fast_offline_path_fires_where_the_streaming_detector_does(scores, smoothing, patience, refractory, threshold, coarse):
+    scores = np.array(scores, dtype=np.float64)
+    if coarse:  # many exact ties with the threshold; unsmoothed, so both sides compare the very same values
+        scores, threshold, smoothing = np.round(scores, 2), round(threshold, 2), 1
+    times = 0.04 * (np.arange(len(scores)) + 1)
+    config = DetectorConfig(smoothing_steps=smoothing, patience_steps=patience, refractory_s=refractory)
+    streamed = [e.time_s for e in EventDetector("x", threshold, config).push(times, scores)]
+    fast = event_times(times, moving_average(scores, smoothing), threshold, config)
+    assert fast.tolist() == streamed

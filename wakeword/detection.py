@@ -6,6 +6,7 @@ streaming: feed score blocks as they come; `detect_events` runs it over a whole 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -43,7 +44,7 @@ class EventDetector:
         events = []
         for t, s in zip(times.tolist(), scores.tolist()):
             self._window.append(s)
-            smooth = sum(self._window) / len(self._window)
+            smooth = math.fsum(self._window) / len(self._window)  # exactly rounded: offline sweeps match it
             if smooth >= self.threshold:
                 self._above += 1
                 self._peak = max(self._peak, smooth)

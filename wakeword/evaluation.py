@@ -7,7 +7,9 @@ confusable accept; every other event is a false accept. Frame accuracy is never 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -134,17 +136,43 @@ def match_events(event_times: np.ndarray, truth: Truth, threshold: float = float
     )
 
 
+def moving_average(scores: np.ndarray, steps: int) -> np.ndarray:
+    """`EventDetector`'s smoothing over a whole array: the mean of the last `steps`
+    scores (of all so far, at the start), with the same exactly rounded sums."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if steps == 1:
+        return scores
+    values = scores.tolist()
+    return np.array([math.fsum(values[max(0, t + 1 - steps) : t + 1]) / min(t + 1, steps) for t in range(len(values))])
+
+
+def event_times(times: np.ndarray, smoothed: np.ndarray, threshold: float, detector: DetectorConfig) -> np.ndarray:
+    """The times `EventDetector` fires at, given scores already smoothed."""
+    above = smoothed >= threshold
+    # A step below the threshold only resets the detector, so past the first one after
+    # a run the rest change nothing: dropping them makes a sweep over hours of steps fast.
+    keep = above | np.concatenate([[False], above[:-1]])
+    unsmoothed = dataclasses.replace(detector, smoothing_steps=1)
+    return np.array([e.time_s for e in detect_events(times[keep], smoothed[keep], "", threshold, unsmoothed)])
+
+
+def _evaluate_smoothed(times: np.ndarray, smoothed: np.ndarray, truth: Truth, threshold: float, detector: DetectorConfig) -> EvalResult:
+    return match_events(event_times(times, smoothed, threshold, detector), truth, threshold)
+
+
 def evaluate_scores(times: np.ndarray, scores: np.ndarray, truth: Truth, threshold: float, detector: DetectorConfig) -> EvalResult:
-    events = detect_events(times, scores, "", threshold, detector)
-    return match_events(np.array([e.time_s for e in events]), truth, threshold)
+    """What the streaming detector would report at `threshold`, matched against the truth."""
+    return _evaluate_smoothed(np.asarray(times), moving_average(scores, detector.smoothing_steps), truth, threshold, detector)
 
 
-DEFAULT_THRESHOLDS = tuple(np.round(np.concatenate([np.linspace(0.02, 0.9, 45), 1 - np.logspace(-1, -4, 16)]), 5))
+# Dense near 1, where a trained model's scores for non-phrases pile up.
+DEFAULT_THRESHOLDS = tuple(np.round(np.concatenate([np.linspace(0.02, 0.9, 45), 1 - np.logspace(-1, -6, 41)]), 7))
 
 
 def sweep(times: np.ndarray, scores: np.ndarray, truth: Truth, detector: DetectorConfig, thresholds=DEFAULT_THRESHOLDS) -> list[EvalResult]:
     """One result per threshold, for DET curves and operating-point choice."""
-    return [evaluate_scores(times, scores, truth, float(t), detector) for t in thresholds]
+    smoothed = moving_average(scores, detector.smoothing_steps)
+    return [_evaluate_smoothed(np.asarray(times), smoothed, truth, float(t), detector) for t in thresholds]
 
 
 def best_at_false_accept_rate(curve: list[EvalResult], max_fa_per_hour: float) -> EvalResult | None:

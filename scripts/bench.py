@@ -19,12 +19,13 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-BUILD = ROOT / "build" / "activate"
 
 SECTIONS = {
     "synth": ("Dataset synthesis throughput", [PY, "scripts/bench_synth.py"]),
     "detect": ("Streaming detection: CPU, latency, memory, soak", [PY, "scripts/bench_detect.py"]),
     "quality": ("Bundled model quality on the held-out stream", [PY, "scripts/bench_quality.py"]),
+    # Slow (one dataset and one training per engine family): about 15 min a family.
+    "generalization": ("Generalization: speech levels, leave one engine family out", [PY, "scripts/bench_generalization.py"]),
 }
 
 

@@ -46,17 +46,20 @@ def main() -> int:
     unknown = sorted(set(names) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
-    header = (
-        "# Benchmarks\n\n"
-        f"Produced by `make bench` (`.venv/bin/python scripts/bench.py`) on {dt.date.today()}, "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}.\n"
-        "Benchmarks are not tests: figures are measured, not asserted.\n"
-    )
-    parts = [header]
+    # Each section keeps its own file, so one section can be rerun without the others.
+    parts_dir = Path(args.out).parent / "bench"
+    parts_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
         title, command = SECTIONS[name]
         print(f"bench: {title} ...", file=sys.stderr, flush=True)
-        parts.append(run_section(title, command))
+        stamp = f"_{dt.date.today()}, {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}_\n\n"
+        (parts_dir / f"{name}.md").write_text(run_section(title, command).replace("\n\n", "\n\n" + stamp, 1))
+    header = (
+        "# Benchmarks\n\n"
+        "Produced by `make bench` (`.venv/bin/python scripts/bench.py [SECTION ...]`), each section with the command "
+        "that made it and the day it ran. Benchmarks are not tests: figures are measured, not asserted.\n"
+    )
+    parts = [header] + [(parts_dir / f"{n}.md").read_text() for n in SECTIONS if (parts_dir / f"{n}.md").exists()]
     Path(args.out).write_text("\n".join(parts))
     print(f"bench: wrote {args.out}", file=sys.stderr)
     return 0

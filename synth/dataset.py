@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
-import torch
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from wakeword.config import Config
@@ -201,7 +201,7 @@ _WORKER: dict = {}
 
 
 def _start_worker(config: Config, pools: dict[str, Pools], split_of: dict[int, str]) -> None:
-    torch.set_num_threads(1)  # one process per core; threads inside would fight over them
+    threadpool_limits(1)  # one process per core: BLAS threads inside would fight over them
     _WORKER.update(config=config, mixers={s: Mixer(config, p) for s, p in pools.items()}, split_of=split_of)
 
 
@@ -220,13 +220,12 @@ def _make_example(example_id: int) -> tuple[int, np.ndarray, np.ndarray, dict]:
 def _example_maker(workers: int, init_args: tuple) -> Iterator[Callable[[list[int]], Iterator[tuple]]]:
     """A function from example ids to their results in order: in this process, or on a pool."""
     if workers <= 1:
-        threads = torch.get_num_threads()
-        _start_worker(*init_args)  # same single-threaded arithmetic as a worker, so the same bytes
-        try:
-            yield lambda ids: map(_make_example, ids)
-        finally:
-            torch.set_num_threads(threads)
-            _WORKER.clear()
+        with threadpool_limits(1):  # same single-threaded arithmetic as a worker, so the same bytes
+            _start_worker(*init_args)
+            try:
+                yield lambda ids: map(_make_example, ids)
+            finally:
+                _WORKER.clear()
         return
     # fork: workers share the loaded clips copy-on-write instead of each unpickling them.
     with multiprocessing.get_context("fork").Pool(workers, _start_pool_worker, init_args) as pool:

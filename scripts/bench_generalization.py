@@ -131,7 +131,7 @@ def main() -> int:
     parser.add_argument("--level-minutes", type=float, default=5.0)
     parser.add_argument("--families", default="espeak-ng,flite,festival")
     parser.add_argument("--examples", type=int, default=4000)
-    parser.add_argument("--train-minutes", type=float, default=10.0)
+    parser.add_argument("--train-minutes", type=float, default=9.0)
     parser.add_argument("--stream-minutes", type=float, default=30.0)
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "det_loeo.png")
     args = parser.parse_args()

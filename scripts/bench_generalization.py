@@ -76,7 +76,7 @@ def levels(args) -> None:
     for level in LEVELS:
         config = variant(args.config, out / f"{level}.yaml", speech_dbfs=[level, level],
                          snr_db=[level - BACKGROUND_DBFS] * 2, level_spread_db=0.0)
-        prefix = out / f"stream{level}"
+        prefix = out / f"stream{level}_{args.level_minutes:g}min"
         stream(config, args.clips, prefix, args.level_minutes)
         report, _ = evaluate(args.model, prefix)
         recalls[level] = report["recall"]
@@ -128,7 +128,7 @@ def main() -> int:
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "activate.yaml")
     parser.add_argument("--clips", type=Path, default=ROOT / "build" / "activate" / "clips")
     parser.add_argument("--build", type=Path, default=ROOT / "build" / "generalization")
-    parser.add_argument("--level-minutes", type=float, default=5.0)
+    parser.add_argument("--level-minutes", type=float, default=20.0, help="per level: about 35 phrases in 20 min")
     parser.add_argument("--families", default="espeak-ng,flite,festival")
     parser.add_argument("--examples", type=int, default=4000)
     parser.add_argument("--train-minutes", type=float, default=9.0)

@@ -45,7 +45,7 @@ from wakeword.evaluation import Truth, best_at_false_accept_rate, match_events, 
 from wakeword.model import WakewordModel, count_parameters
 from wakeword.modelfile import bundled_model_path, load_model, save_model
 from wakeword.plots import plot_det
-from wakeword.streaming import StreamingDetector
+from wakeword.streaming import StreamingDetector, use_one_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -302,7 +302,7 @@ def main() -> int:
     parser.add_argument("--sections", default="cpu,rss,soak,accuracy", help="comma-separated subset (default: %(default)s)")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    torch.set_num_threads(1)
+    use_one_thread()
 
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
         tmp = Path(tmp)

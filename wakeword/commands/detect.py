@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ..audio import AudioStream, open_audio_stream
@@ -26,7 +25,7 @@ from ..errors import AudioError, ConfigError
 from ..fileio import atomic_write_bytes
 from ..modelfile import LoadedModel, load_models
 from ..scoring import Scores
-from ..streaming import StreamingDetector
+from ..streaming import StreamingDetector, use_one_thread
 
 RAW_RATE = 16000
 # A pipe is read in blocks this long: an event is printed at most this much after its audio.
@@ -75,12 +74,6 @@ def detector_config(args: argparse.Namespace, base: DetectorConfig) -> DetectorC
     return base.with_overrides(
         threshold=args.threshold, patience_steps=args.patience, smoothing_steps=args.smoothing, refractory_s=args.refractory
     )
-
-
-def use_one_thread() -> None:
-    """Streaming scores a few frames per block: extra torch threads only add hand-off cost
-    (20x the CPU time, measured on two busy cores)."""
-    torch.set_num_threads(1)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -19,9 +19,9 @@ from ..audio import open_audio_stream
 from ..errors import DataError
 from ..evaluation import EvalResult, Truth, best_at_false_accept_rate, match_events, sweep
 from ..plots import plot_det
-from ..streaming import StreamingDetector
 from ..modelfile import load_models
-from .detect import add_detector_options, detector_config, save_scores, stream_through, use_one_thread
+from ..streaming import StreamingDetector, use_one_thread
+from .detect import add_detector_options, detector_config, save_scores, stream_through
 
 # Recall is reported at these false-accept budgets (per hour of audio).
 BUDGETS_PER_HOUR = (0.5, 1.0)

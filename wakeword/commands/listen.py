@@ -7,10 +7,10 @@ import logging
 import os
 import sys
 
-import torch
 
 from ..daemon import Listener
 from ..listen_config import FIELDS, ListenConfig, load_listen_config
+from ..streaming import use_one_thread
 
 EPILOG = """examples:
   wakeword listen                                   # bundled "activate" model, default microphone
@@ -82,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(load().to_yaml())
         return 0
-    # Blocks of a few hundred frames: more threads only add hand-over cost.
-    torch.set_num_threads(1)
+    use_one_thread()
     _setup_logging()
     code = Listener(load).run()
     # Unloading torch takes over a second on a busy machine, and a stop must be quick

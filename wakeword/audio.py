@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError
+from .errors import AudioError, first_line
 from .fileio import atomic_output
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus")
@@ -76,8 +76,7 @@ def _decoding(path: Path):
     try:
         yield
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AudioError(f"cannot read audio {path}: {detail}") from None
+        raise AudioError(f"cannot read audio {path}: {first_line(exc)}") from None
 
 
 def _finite(audio: np.ndarray, path: Path) -> np.ndarray:
@@ -136,7 +135,7 @@ def decode_audio_bytes(data: bytes, sample_rate: int, name: str = "audio") -> np
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"cannot decode {name}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise AudioError(f"cannot decode {name}: {first_line(exc)}") from None
     if samples.shape[0] == 0:
         raise AudioError(f"{name} is empty")
     return resample(to_mono_float(samples), rate, sample_rate)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config, config_from_dict
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, first_line
 from .evaluation import Truth
 from .model import num_steps
 
@@ -108,7 +108,7 @@ def _read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except FileNotFoundError:
         raise DataError(f"shard {path} is missing: the dataset is incomplete (finish it with `synth generate`)") from None
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"cannot read shard {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise DataError(f"cannot read shard {path}: {first_line(exc)}") from None
     if features.ndim != 3 or labels.ndim != 2 or len(features) != len(labels):
         raise DataError(f"shard {path} has features {features.shape} and labels {labels.shape}: expected (n, frames, mels) and (n, steps)")
     return features, labels

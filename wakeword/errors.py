@@ -8,6 +8,13 @@ The CLIs print that line and exit with the error's code; anything else is a bug.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of a low-level error's message (its type name when it has none),
+    for the one-line messages below."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class WakewordError(Exception):
     """An error with a one-line message meant for the user."""
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DeviceError, PortAudioMissingError
+from .errors import DeviceError, PortAudioMissingError, first_line
 
 NO_INPUT = "no audio input device found (no sound card, or no audio server running)"
 DETECT_HINT = "on a machine without a microphone, run `wakeword detect FILE` on a recording"
@@ -116,7 +116,7 @@ def capture_settings(device: InputDevice, wanted_rate: int, forced_rate: int | N
                     sd.check_input_settings(device=device.index, channels=channels, dtype="float32", samplerate=rate)
                 return rate, channels
             except (sd.PortAudioError, ValueError) as exc:
-                last_error = _first_line(exc)
+                last_error = first_line(exc)
     tried = ", ".join(f"{r} Hz" for r in rates)
     raise DeviceError(f"input device {device.describe()} cannot capture at {tried} ({last_error}): see `wakeword devices`")
 
@@ -142,12 +142,12 @@ def open_input(
                 blocksize=block_frames, callback=callback,
             )
         except (sd.PortAudioError, ValueError) as exc:
-            raise DeviceError(f"cannot open input device {device.describe()} at {rate} Hz: {_first_line(exc)}; {NO_INPUT_HINT}") from None
+            raise DeviceError(f"cannot open input device {device.describe()} at {rate} Hz: {first_line(exc)}; {NO_INPUT_HINT}") from None
         try:
             stream.start()
         except sd.PortAudioError as exc:
             stream.close(ignore_errors=True)
-            raise DeviceError(f"cannot start input device {device.describe()}: {_first_line(exc)}; {NO_INPUT_HINT}") from None
+            raise DeviceError(f"cannot start input device {device.describe()}: {first_line(exc)}; {NO_INPUT_HINT}") from None
     return stream
 
 
@@ -170,7 +170,7 @@ def default_output_rate() -> int:
         try:
             return int(sd.query_devices(kind="output")["default_samplerate"])
         except (sd.PortAudioError, ValueError) as exc:
-            raise DeviceError(f"no audio output device: {_first_line(exc)}") from None
+            raise DeviceError(f"no audio output device: {first_line(exc)}") from None
 
 
 def play(audio: np.ndarray, rate: int) -> None:
@@ -181,16 +181,11 @@ def play(audio: np.ndarray, rate: int) -> None:
             stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32")
             stream.start()
         except (sd.PortAudioError, ValueError) as exc:
-            raise DeviceError(f"cannot play on the default output: {_first_line(exc)}") from None
+            raise DeviceError(f"cannot play on the default output: {first_line(exc)}") from None
     try:
         stream.write(np.ascontiguousarray(audio, dtype=np.float32).reshape(-1, 1))
     except sd.PortAudioError as exc:
-        raise DeviceError(f"playing on the default output failed: {_first_line(exc)}") from None
+        raise DeviceError(f"playing on the default output failed: {first_line(exc)}") from None
     finally:
         with _portaudio_lock:
             stream.close(ignore_errors=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -92,7 +92,7 @@ class _GRULayer:
     b_hh: np.ndarray
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -172,8 +172,8 @@ class StreamingModel:
             out = np.empty((batch, n, size), dtype=np.float32)
             for t in range(n):
                 gh = h @ layer.w_hh + layer.b_hh
-                r = _sigmoid(gi[:, t, :size] + gh[:, :size])
-                z = _sigmoid(gi[:, t, size : 2 * size] + gh[:, size : 2 * size])
+                r = sigmoid(gi[:, t, :size] + gh[:, :size])
+                z = sigmoid(gi[:, t, size : 2 * size] + gh[:, size : 2 * size])
                 cand = np.tanh(gi[:, t, 2 * size :] + r * gh[:, 2 * size :])
                 h = cand + z * (h - cand)
                 out[:, t] = h

@@ -10,7 +10,7 @@ import torch
 
 from . import __version__
 from .config import Config, config_from_dict
-from .errors import ConfigError, ModelFileError
+from .errors import ConfigError, ModelFileError, first_line
 from .fileio import atomic_output
 from .model import WakewordModel
 
@@ -71,8 +71,7 @@ def load_model(path: str | Path) -> LoadedModel:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the unpickler fails on arbitrary bytes with many types (IndexError on a text file)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{path} is not a readable wakeword model (truncated or another file type): {first[:120]}") from None
+        raise ModelFileError(f"{path} is not a readable wakeword model (truncated or another file type): {first_line(exc)[:120]}") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a wakeword model file")
     version = blob.get("format_version")
@@ -86,7 +85,7 @@ def load_model(path: str | Path) -> LoadedModel:
         model = WakewordModel(config.features.n_mels, config.model)
         model.load_state_dict(blob["state_dict"])
     except (ConfigError, KeyError, RuntimeError) as exc:
-        raise ModelFileError(f"{path} does not match this wakeword {__version__}: {str(exc).splitlines()[0][:160]}") from None
+        raise ModelFileError(f"{path} does not match this wakeword {__version__}: {first_line(exc)[:160]}") from None
     model.eval()
     metadata = {k: v for k, v in blob.items() if k not in ("state_dict", "config")}
     return LoadedModel(model=model, config=config, threshold=float(blob["threshold"]), metadata=metadata, path=path)

@@ -14,7 +14,7 @@ import torch
 
 from .errors import ConfigError
 from .features import FeatureExtractor
-from .model import step_end_seconds
+from .model import sigmoid, step_end_seconds
 from .modelfile import LoadedModel
 
 
@@ -67,7 +67,7 @@ class StreamingScorer:
         columns = []
         for i, net in enumerate(self._nets):
             logits, self._states[i] = net.step(feats, self._states[i])
-            columns.append(1.0 / (1.0 + np.exp(-logits[0])))
+            columns.append(sigmoid(logits[0]))
         n = len(columns[0])
         steps = np.arange(self._steps_done, self._steps_done + n)
         self._steps_done += n

@@ -57,7 +57,8 @@ def main() -> int:
     header = (
         "# Benchmarks\n\n"
         "Produced by `make bench` (`.venv/bin/python scripts/bench.py [SECTION ...]`), each section with the command "
-        "that made it and the day it ran. Benchmarks are not tests: figures are measured, not asserted.\n"
+        "that made it and the day it ran. Benchmarks are not tests: figures are measured, not asserted. "
+        "The recipe levers behind the current figures, with before/after numbers: [levers.md](levers.md).\n"
     )
     parts = [header] + [(parts_dir / f"{n}.md").read_text() for n in SECTIONS if (parts_dir / f"{n}.md").exists()]
     Path(args.out).write_text("\n".join(parts))

@@ -100,7 +100,7 @@ def loeo(args) -> None:
                 "--negatives", str(args.clips / "negatives"), "--out", str(where / "data"), "--quiet")
             resume = ["--resume"] if (where / "run" / "checkpoint.pt").exists() else []
             run("wakeword", "train", "--config", str(config), "--data", str(where / "data"), "--out", str(where / "run"), *resume)
-        prefix = where / "stream"
+        prefix = where / f"stream_{args.stream_minutes:g}min"
         stream(config, args.clips, prefix, args.stream_minutes, voices=f"{family}:*")
         report, curve = evaluate(model, prefix)
         at = {b: best_at_false_accept_rate(curve, b) for b in (0.5, 1.0)}
@@ -128,11 +128,11 @@ def main() -> int:
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "activate.yaml")
     parser.add_argument("--clips", type=Path, default=ROOT / "build" / "activate" / "clips")
     parser.add_argument("--build", type=Path, default=ROOT / "build" / "generalization")
-    parser.add_argument("--level-minutes", type=float, default=20.0, help="per level: about 35 phrases in 20 min")
+    parser.add_argument("--level-minutes", type=float, default=40.0, help="per level: about 70 phrases in 40 min")
     parser.add_argument("--families", default="espeak-ng,flite,festival")
     parser.add_argument("--examples", type=int, default=4000)
     parser.add_argument("--train-minutes", type=float, default=9.0)
-    parser.add_argument("--stream-minutes", type=float, default=30.0)
+    parser.add_argument("--stream-minutes", type=float, default=60.0, help="60 min: one false accept is 1 FA/h")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "det_loeo.png")
     args = parser.parse_args()
     if not (args.clips / "positives").is_dir():

@@ -92,6 +92,16 @@ def step_labels(positive_ends_s: Sequence[float], step_ends_s: np.ndarray, label
     return labels
 
 
+def engine_odds(clips: Sequence[Clip], balance: float) -> np.ndarray | None:
+    """Probability of drawing each clip: (clips of its engine) ** -balance, normalised."""
+    if not clips:
+        return None
+    engines = [c.engine for c in clips]
+    counts = {e: engines.count(e) for e in set(engines)}
+    weights = np.array([counts[e] ** -balance for e in engines])
+    return weights / weights.sum()
+
+
 def _fitting(pieces: list[tuple[Clip, Augmented]], total: int, gap: int) -> list[tuple[Clip, Augmented]]:
     """Drop pieces (negatives first, last drawn first) until the rest fit without overlapping."""
     pieces = [p for p in pieces if len(p[1].audio) <= total]
@@ -113,6 +123,8 @@ class Mixer:
         steps = num_steps(num_frames(self.samples, config.features), config.model)
         self.step_ends_s = step_end_seconds(np.arange(steps), config.features, config.model)
         self._babble_speech = SpeechPool.of([c.audio for c in pools.negatives])
+        self._positive_odds = engine_odds(pools.positives, config.synth.engine_balance)
+        self._negative_odds = engine_odds(pools.negatives, config.synth.engine_balance)
 
     def background(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, dict]:
         """`n` samples of unit-RMS background: a user recording or a generated mixture."""
@@ -133,8 +145,8 @@ class Mixer:
         if p.positives and s.max_positives and rng.random() >= s.no_positive_share:
             n_pos = int(rng.integers(1, s.max_positives + 1))
         n_neg = int(rng.integers(0, s.max_negatives + 1)) if p.negatives else 0
-        chosen = [p.positives[int(i)] for i in rng.integers(len(p.positives), size=n_pos)] if n_pos else []
-        chosen += [p.negatives[int(i)] for i in rng.integers(len(p.negatives), size=n_neg)] if n_neg else []
+        chosen = [p.positives[int(i)] for i in rng.choice(len(p.positives), size=n_pos, p=self._positive_odds)] if n_pos else []
+        chosen += [p.negatives[int(i)] for i in rng.choice(len(p.negatives), size=n_neg, p=self._negative_odds)] if n_neg else []
         return [chosen[int(i)] for i in rng.permutation(len(chosen))]
 
     def example(self, rng: np.random.Generator) -> Example:

@@ -24,6 +24,8 @@ import numpy as np
 from wakeword.audio import decode_audio_bytes
 from wakeword.errors import AudioError, WakewordError
 
+from .accent import accent_input, is_foreign
+
 SAMPLE_RATE = 16000
 TIMEOUT_S = 60.0
 
@@ -80,6 +82,10 @@ class Engine:
     def pitch_supported(self, voice: str) -> bool:
         return False
 
+    def method(self, voice: str) -> str:
+        """How this voice is made to speak, when not plainly from text; part of a rendition's name."""
+        return ""
+
     def text_key(self, text: str) -> str:
         """What of `text` this engine hears: texts with equal keys sound the same."""
         kept = "".join(c for c in text if c.isalnum() or c.isspace() or c in self.punctuation or c == "'")
@@ -119,8 +125,8 @@ class Espeak(Engine):
     DEFAULT_WPM = 175
     # -p is 0..99 around 50; measured with pyin: about 6 steps per semitone.
     PITCH_STEPS_PER_SEMITONE = 6.0
-    # Other languages' voices reading English text: their letter-to-sound rules and
-    # phonemes give foreign accents. Languages that switch to English rules are left out.
+    # Other languages' voices give foreign accents: they say the English phonemes of a
+    # text with their own sounds (synth/accent.py), never their spelling rules.
     ACCENTS = ("af", "cs", "da", "de", "es", "fi", "fr", "hi", "hu", "id", "it", "nl", "pl", "pt", "ro", "sv",
                "sw", "tr", "vi")
 
@@ -130,7 +136,15 @@ class Espeak(Engine):
     def pitch_supported(self, voice: str) -> bool:
         return True
 
+    def method(self, voice: str) -> str:
+        return "english-phonemes" if is_foreign(voice) else ""
+
     def _synthesize_one(self, voice: str, text: str, prosody: Prosody) -> bytes:
+        if is_foreign(voice):
+            try:
+                text = accent_input(voice, text)
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise SynthesisError(f"{self.name} could not phonemize {text!r} for {voice}: {exc}") from None
         pitch = int(round(min(99.0, max(0.0, 50 + self.PITCH_STEPS_PER_SEMITONE * prosody.pitch))))
         args = [self.program, "-v", voice, "-s", str(int(round(self.DEFAULT_WPM * prosody.rate))), "-p", str(pitch),
                 "-g", str(int(round(prosody.word_gap * 100))), "--stdout"]

@@ -15,8 +15,8 @@ from wakeword.config import config_from_dict
 from wakeword.errors import ConfigError, DataError
 from wakeword.model import step_end_seconds
 from synth.augment import equalizer, hard_clip, impulse_response, reverberate, set_level, speed_and_pitch
-from synth.clips import load_clips
-from synth.mixer import Mixer, Pools, place, step_labels
+from synth.clips import Clip, load_clips
+from synth.mixer import Mixer, Pools, engine_odds, place, step_labels
 from synth.noise import colored_noise, hum, load_recordings
 from synth_fixtures import RATE, clip_folders, tiny_config  # noqa: F401  (fixture)
 
@@ -194,8 +194,31 @@ def test_recorded_backgrounds_are_used_at_the_drawn_snr(clips, tmp_path):
         ({"speech_dbfs": [-30, 3]}, "synth.speech_dbfs must be at most 0 dBFS"),
         ({"recorded_background_share": 1.5}, "synth.recorded_background_share must be in [0, 1]"),
         ({"gap_s": -0.1}, "synth.gap_s must be >= 0"),
+        ({"engine_balance": 2}, "synth.engine_balance must be in [0, 1]"),
     ],
 )
 def test_mixing_knobs_are_validated(synth, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         config_from_dict({"synth": synth})
+
+
+def test_engine_balance_evens_out_engines_not_clips():
+    clips = [Clip(np.zeros(4, np.float32), f"e{i}.wav", "espeak-ng", f"v{i}", "activate", "positive") for i in range(9)]
+    clips.append(Clip(np.zeros(4, np.float32), "f.wav", "flite", "awb", "activate", "positive"))
+    flite_share = lambda balance: engine_odds(clips, balance)[-1]  # noqa: E731
+    assert flite_share(0.0) == pytest.approx(0.1)
+    assert flite_share(1.0) == pytest.approx(0.5)
+    assert 0.1 < flite_share(0.5) < 0.5
+    assert engine_odds([], 1.0) is None
+
+
+def test_balanced_examples_draw_the_rare_engine_more(clips):
+    positives, negatives = clips
+    positives = [dataclasses.replace(positives[0], engine="user"), *positives[1:]]  # one recording among many TTS clips
+
+    def user_share(balance: float) -> float:
+        mixer = Mixer(tiny_config(engine_balance=balance, max_negatives=0), Pools(positives, negatives))
+        drawn = [i.clip.engine for seed in range(150) for i in mixer.example(np.random.default_rng(seed)).insertions]
+        return drawn.count("user") / len(drawn)
+
+    assert user_share(0.0) < 0.2 < 0.35 < user_share(1.0)

@@ -20,7 +20,7 @@ from wakeword.cli import main
 from wakeword.config import load_config
 from wakeword.errors import ConfigError
 from wakeword.modelfile import load_model
-from wakeword.training import train
+from wakeword.training import band_centers_hz, train, vocal_tract_warp
 
 EPOCHS = load_config(TINY_CONFIG).train.epochs
 
@@ -173,3 +173,25 @@ def test_bad_data_from_the_command_line_has_no_traceback(tmp_path):
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 7  # DataError
     assert proc.stderr.strip().splitlines() == [f"wakeword: error: dataset folder not found: {tmp_path / 'nope'} (make one with `synth generate`)"]
+
+
+def test_vocal_tract_warp_moves_formants_and_keeps_time():
+    config = load_config(TINY_CONFIG).features
+    centers = band_centers_hz(config)
+    features = torch.zeros(1, 5, config.n_mels)
+    features[0, 2, 20] = 1.0  # one formant, in one frame
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(vocal_tract_warp(features, centers, (1.0, 1.0), generator), features)
+    warped = vocal_tract_warp(features, centers, (1.2, 1.2), generator)
+    peak = int(warped[0, 2].argmax())
+    assert centers[peak - 1] <= 1.2 * centers[20] <= centers[peak + 1]  # within a band of 1.2x
+    assert warped[0, [0, 1, 3, 4]].abs().max() == 0  # frames (time, pitch contour) untouched
+    lowered = vocal_tract_warp(features, centers, (0.8, 0.8), generator)
+    assert centers[int(lowered[0, 2].argmax())] < centers[20]
+
+
+def test_vocal_tract_warp_range_is_validated(tmp_path):
+    text = TINY_CONFIG.read_text().replace("num_threads: 1", "num_threads: 1\n  vocal_tract_warp: [1.1, 1.3]")
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=r"train.vocal_tract_warp must be \[low, high\]"):
+        load_config(tmp_path / "bad.yaml")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
 
 from synth import tts
+from synth.accent import accent_input
 from synth.tts import EngineMissingError, Prosody, SynthesisError, Voice
 
 RATE = 16000
@@ -107,3 +110,19 @@ def _dominant_period(audio: np.ndarray) -> int:
     corr = np.fft.irfft(np.abs(spectrum) ** 2)[: len(x)]
     lo, hi = RATE // 400, RATE // 60
     return lo + int(np.argmax(corr[lo:hi]))
+
+
+@pytest.mark.parametrize("language", tts.Espeak.ACCENTS)
+def test_foreign_voices_say_the_english_phonemes_with_their_own_sounds(language):
+    """Spelling rules would make Polish say "atstivate"; the phonemes keep a-k-t-v-t."""
+    spoken = accent_input(language, "activate")
+    heard = subprocess.run(["espeak-ng", "-v", language, "-q", "-x", spoken], capture_output=True, text=True, check=True).stdout
+    consonants = [c for c in heard if c in "ktvsfbdgpz"]
+    assert consonants == ["k", "t", "v", "t"], (spoken, heard)
+
+
+def test_english_voices_read_text_and_foreign_renditions_are_named_apart():
+    espeak = tts.ENGINES["espeak-ng"]
+    assert espeak.method("en-gb+f3") == "" and espeak.method("pl+m3") == "english-phonemes"
+    polish = tts.render(Voice("espeak-ng", "pl"), "activate")
+    assert 0.3 < len(polish) / tts.SAMPLE_RATE < 1.5  # the whole word, not a word cut at an unknown sound

@@ -100,13 +100,18 @@ class SynthConfig:
     recorded_background_share: float = 0.7  # with --backgrounds: share of examples over recordings
     stream_positive_every_s: tuple[float, float] = (20.0, 40.0)  # `synth stream`: time between positives
     stream_gap_s: tuple[float, float] = (0.3, 3.0)  # `synth stream`: silence between utterances
+    # How evenly engines share the clips drawn into examples: each clip is drawn with
+    # weight (clips of its engine) ** -engine_balance. 0: every clip alike, so the engine
+    # with most voices dominates; 1: every engine (and a folder of recordings) alike.
+    # 0.5 measured best (docs/levers.md).
+    engine_balance: float = 0.5
 
     def validate(self) -> None:
         _require(self.clip_s > 1.0, "synth.clip_s must be more than 1 second")
         _require(0 < self.label_s < self.clip_s, "synth.label_s must be positive and shorter than clip_s")
         _require(self.n_examples > 0 and self.shard_size > 0, "synth.n_examples and synth.shard_size must be positive")
         _require(self.max_positives >= 0 and self.max_negatives >= 0, "synth.max_positives/max_negatives must be >= 0")
-        for name in ("no_positive_share", "reverb_prob", "eq_prob", "clipping_prob", "val_fraction", "recorded_background_share"):
+        for name in ("no_positive_share", "reverb_prob", "eq_prob", "clipping_prob", "val_fraction", "recorded_background_share", "engine_balance"):
             _require(0 <= getattr(self, name) <= 1, f"synth.{name} must be in [0, 1]")
         for name in ("snr_db", "speech_dbfs", "speed", "pitch_semitones", "rt60_s", "babble_talkers", "stream_positive_every_s", "stream_gap_s"):
             lo, hi = getattr(self, name)
@@ -142,6 +147,9 @@ class TrainConfig:
     # Long-stream stability: the chance that a training row keeps the GRU state its
     # previous batch ended with, so rows become streams of clips (see training.py).
     stream_carry: float = 0.9
+    # Vocal tract length perturbation: each example's frequency axis is scaled by a
+    # factor drawn log-uniformly from this range (1, 1: off); formants move, pitch stays.
+    vocal_tract_warp: tuple[float, float] = (0.8, 1.25)
 
     def validate(self) -> None:
         _require(self.epochs >= 1 and self.batch_size >= 1, "train.epochs and train.batch_size must be >= 1")
@@ -155,6 +163,8 @@ class TrainConfig:
         _require(self.val_false_accepts_per_hour > 0, "train.val_false_accepts_per_hour must be positive")
         _require(0 < self.warmup_share < 1, "train.warmup_share must be in (0, 1)")
         _require(0 <= self.stream_carry <= 1, "train.stream_carry must be in [0, 1]")
+        low, high = self.vocal_tract_warp
+        _require(0.5 <= low <= 1.0 <= high <= 2.0, "train.vocal_tract_warp must be [low, high] with 0.5 <= low <= 1 <= high <= 2")
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import librosa
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -50,7 +51,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from .config import Config, TrainConfig, config_from_dict
+from .config import Config, FeatureConfig, TrainConfig, config_from_dict
 from .dataset import Dataset, Split, check_compatible, load_dataset, split_truth
 from .errors import ConfigError, ModelFileError, WakewordError
 from .evaluation import Truth, best_at_false_accept_rate, sweep
@@ -228,6 +229,36 @@ def spec_augment(features: torch.Tensor, config: TrainConfig, generator: torch.G
     return torch.where(mask, features.mean(dim=(1, 2), keepdim=True), features)
 
 
+def band_centers_hz(features: FeatureConfig) -> torch.Tensor:
+    """Centre frequency of each mel band, as librosa's filterbank places them."""
+    edges = librosa.mel_frequencies(n_mels=features.n_mels + 2, fmin=features.fmin, fmax=features.fmax)
+    return torch.as_tensor(edges[1:-1], dtype=torch.float32)
+
+
+def vocal_tract_warp(features: torch.Tensor, centers_hz: torch.Tensor, warp: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
+    """Vocal tract length perturbation: scale each example's frequency axis by its own factor.
+
+    Band k takes the value of frequency centers_hz[k] / alpha, so alpha > 1 moves formants
+    up (a shorter vocal tract) while the frame rate, and with it pitch contour and timing,
+    stays put: timbre varies independently of pitch. Features are per-band (log or PCEN),
+    so warping them after normalisation equals normalising the warped spectrum.
+    """
+    low, high = warp
+    if low == high == 1.0:
+        return features
+    batch, _, bands = features.shape
+    log_alpha = math.log(low) + torch.rand(batch, 1, generator=generator) * math.log(high / low)
+    source_hz = centers_hz[None, :] / torch.exp(log_alpha)  # (batch, bands)
+    upper = torch.searchsorted(centers_hz, source_hz).clamp(1, bands - 1)
+    lower = upper - 1
+    frac = ((source_hz - centers_hz[lower]) / (centers_hz[upper] - centers_hz[lower])).clamp(0.0, 1.0)
+    lower, upper, frac = (t.to(features.device)[:, None, :] for t in (lower, upper, frac))
+    expand = (batch, features.shape[1], bands)
+    below = features.gather(2, lower.expand(expand))
+    above = features.gather(2, upper.expand(expand))
+    return below + frac * (above - below)
+
+
 def _start_hidden(carry: list[torch.Tensor] | None, batch: int, keep_prob: float, generator: torch.Generator) -> list[torch.Tensor] | None:
     """Each row's starting GRU state: the row's carried state with probability keep_prob, else zero."""
     if carry is None:
@@ -332,6 +363,7 @@ class _Run:
             raise ConfigError(f"{data.path}: the val split has no positives to measure recall on: regenerate with more examples")
         self.features = torch.from_numpy(self.train_split.features).to(device)
         self.labels = torch.from_numpy(self.train_split.labels).to(device)
+        self.band_centers = band_centers_hz(config.features)
 
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.model = WakewordModel(config.features.n_mels, config.model).to(device)
@@ -460,7 +492,8 @@ class _Run:
     def _train_batch(self, indices: list[int]) -> float:
         tc, rs = self.config.train, self.rank_state
         idx = torch.as_tensor(indices, device=self.ranks.device)
-        x = spec_augment(self.features[idx].float(), tc, rs.generator)
+        x = vocal_tract_warp(self.features[idx].float(), self.band_centers, tc.vocal_tract_warp, rs.generator)
+        x = spec_augment(x, tc, rs.generator)
         y = self.labels[idx].float()
         hidden = _start_hidden(rs.carry, len(indices), tc.stream_carry, rs.generator)
         logits, new_hidden = self.net(x, hidden)

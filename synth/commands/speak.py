@@ -46,6 +46,8 @@ Every available voice (espeak-ng English voices and accents x variants, every fl
 voice, the installed festival voices) is combined with speaking rates, pitches and
 (for several words) word gaps; the renditions are spread evenly over engines and
 voices, deterministically for a --seed. Files already rendered are kept (resume).
+An accent is a voice of another language saying the English phonemes of the text with
+its own sounds (Polish: 'aktivejt'), never reading the English spelling by its rules.
 Writes 16 kHz wavs and metadata.jsonl: one line per file with its engine, voice, text,
 kind (positive / confusable / speech), rate, pitch (semitones) and word_gap (s).
 """
@@ -62,7 +64,8 @@ class Rendition:
     def file(self) -> str:
         """Named by what is said and how, so a rerun finds the same rendition again."""
         p = self.prosody
-        key = json.dumps([self.voice.id, self.text, p.rate, p.pitch, p.word_gap])
+        method = get_engine(self.voice.engine).method(self.voice.name)
+        key = json.dumps([self.voice.id, self.text, p.rate, p.pitch, p.word_gap, *([method] if method else [])])
         slug = re.sub(r"[^A-Za-z0-9.+-]+", "-", self.voice.name)
         return f"{self.voice.engine}_{slug}_{hashlib.sha1(key.encode()).hexdigest()[:10]}.wav"
 

@@ -1,0 +1,110 @@
+"""Foreign accents for espeak-ng: English phonemes said through another language's sounds.
+
+A voice of another language reading English *text* applies its own spelling rules:
+espeak-ng's Polish voice reads "activate" as "atstivate", which is no accent of anyone
+and teaches a model to accept a different word. Instead the text is phonemized as
+American English and the phonemes are handed to the foreign voice (`[[...]]` input).
+English sounds that the language lacks are replaced by its nearest ones, as a speaker
+of that language would: first the English phoneme itself, then simpler stand-ins, then
+plain vowels and consonants. espeak-ng stops reading a word at a phoneme its language
+does not know, so each word takes the first replacement level that survives whole.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+
+ENGLISH = "en-us"
+TIMEOUT_S = 60.0
+
+# espeak-ng's English phoneme mnemonics of more than one character, longest first.
+_MULTI = sorted(
+    ["aI@", "aU@", "i@3", "aI3", "aU3", "e@", "i@", "U@", "o@", "A@", "O@", "3:", "i:", "u:", "A:", "O:",
+     "eI", "aI", "OI", "aU", "oU", "tS", "dZ", "@L", "@2", "@5", "I2", "I#", "a#"],
+    key=len, reverse=True,
+)
+# Spelling variants espeak-ng prints for the same sound.
+_SAME = {"I2": "I", "I#": "I", "a#": "a", "@2": "@", "@5": "@", "@L": "@l", "aI3": "aI@", "aU3": "aU@", "i@3": "i@"}
+# Stand-ins, most English first: level 1 keeps what most languages have, level 2 is
+# what every language reading Latin script has.
+_STAND_INS = {
+    "I": ("i", "i"), "i:": ("i", "i"), "u:": ("u", "u"), "U": ("u", "u"), "E": ("e", "e"), "V": ("a", "a"),
+    "@": ("e", "e"), "3": ("@r", "er"), "3:": ("@r", "er"), "A:": ("a", "a"), "O:": ("o", "o"), "O": ("o", "o"),
+    "0": ("o", "o"), "A@": ("ar", "ar"), "o@": ("or", "or"), "O@": ("or", "or"), "e@": ("er", "er"),
+    "i@": ("ir", "ir"), "U@": ("ur", "ur"), "eI": ("ej", "ej"), "aI": ("aj", "aj"), "OI": ("oj", "oj"),
+    "aU": ("aw", "au"), "oU": ("ow", "o"), "aI@": ("aj@", "aje"), "aU@": ("aw@", "aue"),
+    "D": ("d", "d"), "T": ("t", "t"), "N": ("n", "n"), "Z": ("Z", "z"), "dZ": ("dZ", "dz"), "tS": ("tS", "ts"),
+    "S": ("S", "s"), "w": ("w", "u"), "h": ("h", "h"), "x": ("k", "k"),
+}
+LEVELS = 3
+# Digits that are phonemes ("3" as in "error", "0" as in "hot"), not variant markers.
+_VOWEL_DIGITS = frozenset("30")
+
+
+def language_of(voice: str) -> str:
+    """`pl+f4` -> `pl`."""
+    return voice.split("+", 1)[0]
+
+
+def is_foreign(voice: str) -> bool:
+    return not language_of(voice).startswith("en")
+
+
+def tokens(word: str) -> list[str]:
+    """One word of espeak-ng English phonemes as phoneme tokens; stress marks kept."""
+    out, i = [], 0
+    while i < len(word):
+        multi = next((m for m in _MULTI if word.startswith(m, i)), None)
+        token = multi or word[i]
+        i += len(token)
+        if token in ",;:#-_|" or (token.isdigit() and token not in _VOWEL_DIGITS):
+            continue  # secondary stress, pauses and markers: the foreign voice places its own
+        out.append(_SAME.get(token, token))
+    return out
+
+
+def respell(word_tokens: list[str], level: int) -> str:
+    """Phonemes of one word at a replacement level (0: English)."""
+    if level == 0:
+        return "".join(word_tokens)
+    return "".join(_STAND_INS.get(t, (t, t))[level - 1] for t in word_tokens)
+
+
+def _letters(phonemes: str) -> int:
+    return sum(c.isalnum() or c in "@:" for c in phonemes)
+
+
+@functools.cache
+def english_phonemes(text: str) -> tuple[tuple[str, ...], ...]:
+    """`text` as American English phoneme tokens, word by word."""
+    proc = subprocess.run(["espeak-ng", "-v", ENGLISH, "-q", "-x"], input=text.encode(), capture_output=True,
+                          timeout=TIMEOUT_S, check=True)
+    return tuple(tuple(t) for t in (tokens(w) for w in proc.stdout.decode().split()) if any(c.isalpha() for c in t))
+
+
+def _echo(language: str, words: list[str]) -> list[str]:
+    """How the language's voice reads these phoneme words: a word cut short lost a phoneme."""
+    phonemes = " ".join(words)
+    proc = subprocess.run(["espeak-ng", "-v", language, "-q", "-x", f"[[{phonemes}]]"], capture_output=True,
+                          timeout=TIMEOUT_S, check=True)
+    return proc.stdout.decode().split()
+
+
+def accent_input(voice: str, text: str) -> str:
+    """What to give espeak-ng's `voice` so that it says English `text` with its accent."""
+    words = english_phonemes(text)
+    language = language_of(voice)
+    chosen: list[str | None] = [None] * len(words)
+    for level in range(LEVELS):
+        todo = [i for i, c in enumerate(chosen) if c is None]
+        if not todo:
+            break
+        spelled = [respell(list(words[i]), level) for i in todo]
+        echoed = _echo(language, spelled) if level < LEVELS - 1 else spelled
+        if len(echoed) != len(spelled):  # a word vanished or split: hear them one by one
+            echoed = ["".join(_echo(language, [w])) for w in spelled]
+        for i, said, heard in zip(todo, spelled, echoed):
+            if _letters(heard) >= _letters(said):  # read whole, not cut short at an unknown sound
+                chosen[i] = said
+    return "[[" + " ".join(w for w in chosen if w) + "]]"

@@ -9,6 +9,7 @@ for a positive ending at `end`.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -96,9 +97,8 @@ def engine_odds(clips: Sequence[Clip], balance: float) -> np.ndarray | None:
     """Probability of drawing each clip: (clips of its engine) ** -balance, normalised."""
     if not clips:
         return None
-    engines = [c.engine for c in clips]
-    counts = {e: engines.count(e) for e in set(engines)}
-    weights = np.array([counts[e] ** -balance for e in engines])
+    counts = Counter(c.engine for c in clips)
+    weights = np.array([counts[c.engine] ** -balance for c in clips])
     return weights / weights.sum()
 
 

@@ -241,7 +241,7 @@ def vocal_tract_warp(features: torch.Tensor, centers_hz: torch.Tensor, warp: tup
     Band k takes the value of frequency centers_hz[k] / alpha, so alpha > 1 moves formants
     up (a shorter vocal tract) while the frame rate, and with it pitch contour and timing,
     stays put: timbre varies independently of pitch. Features are per-band (log or PCEN),
-    so warping them after normalisation equals normalising the warped spectrum.
+    so warping them after normalisation is close to normalising the warped spectrum.
     """
     low, high = warp
     if low == high == 1.0:

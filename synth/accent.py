@@ -93,8 +93,13 @@ def _echo(language: str, words: list[str]) -> list[str]:
 
 def accent_input(voice: str, text: str) -> str:
     """What to give espeak-ng's `voice` so that it says English `text` with its accent."""
+    return _accent_input(language_of(voice), text)
+
+
+@functools.cache
+def _accent_input(language: str, text: str) -> str:
+    """One answer per language: a voice's variants (pl+f4, pl+m3, ...) share its sounds."""
     words = english_phonemes(text)
-    language = language_of(voice)
     chosen: list[str | None] = [None] * len(words)
     for level in range(LEVELS):
         todo = [i for i, c in enumerate(chosen) if c is None]

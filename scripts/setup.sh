@@ -10,9 +10,12 @@ PYTHON=${PYTHON:-python3}
 
 # Debian packages: speech engines for `synth`, PortAudio for `listen`, a private
 # PulseAudio server + ALSA's pulse plugin for the virtual-microphone tests,
-# sox for audio checks, systemd for `systemd-analyze verify`.
+# sox for audio checks, systemd for `systemd-analyze verify`. Festival's Czech, Finnish,
+# Italian and Catalan voices are nine more speakers, who say the phrase with an accent.
 # WAKEWORD_SETUP_PACKAGES replaces the list (e.g. a slimmer set for a production box).
-read -r -a PACKAGES <<<"${WAKEWORD_SETUP_PACKAGES:-espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts festvox-kdlpc16k libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins sox systemd}"
+VOICES="festvox-kallpc16k festvox-us-slt-hts festvox-kdlpc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac
+  festvox-czech-ph festvox-suopuhe-lj festvox-suopuhe-mv festvox-italp16k festvox-itapc16k festvox-ca-ona-hts"
+read -r -a PACKAGES <<<"${WAKEWORD_SETUP_PACKAGES:-espeak-ng flite festival ${VOICES//$'\n'/ } libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins sox systemd}"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }

@@ -1,19 +1,24 @@
-"""Foreign accents for espeak-ng: English phonemes said through another language's sounds.
+"""Foreign accents: English phonemes said through another language's sounds.
 
 A voice of another language reading English *text* applies its own spelling rules:
 espeak-ng's Polish voice reads "activate" as "atstivate", which is no accent of anyone
 and teaches a model to accept a different word. Instead the text is phonemized as
-American English and the phonemes are handed to the foreign voice (`[[...]]` input).
-English sounds that the language lacks are replaced by its nearest ones, as a speaker
-of that language would: first the English phoneme itself, then simpler stand-ins, then
-plain vowels and consonants. espeak-ng stops reading a word at a phoneme its language
-does not know, so each word takes the first replacement level that survives whole.
+American English and the phonemes reach the foreign voice in a form it reads as sounds.
+
+- espeak-ng takes phonemes (`[[...]]` input). English sounds that the language lacks are
+  replaced by its nearest ones, as a speaker of that language would: first the English
+  phoneme itself, then simpler stand-ins, then plain vowels and consonants. espeak-ng
+  stops reading a word at a phoneme its language does not know, so each word takes the
+  first replacement level that survives whole.
+- festival's voices of other languages only read text: the phonemes are written in the
+  language's own spelling ("activate" is Czech "aktivejt", Italian "aktiveit").
 """
 
 from __future__ import annotations
 
 import functools
 import subprocess
+from dataclasses import dataclass, field
 
 ENGLISH = "en-us"
 TIMEOUT_S = 60.0
@@ -113,3 +118,43 @@ def _accent_input(language: str, text: str) -> str:
             if _letters(heard) >= _letters(said):  # read whole, not cut short at an unknown sound
                 chosen[i] = said
     return "[[" + " ".join(w for w in chosen if w) + "]]"
+
+
+# English phonemes in a plain Latin spelling that Czech, Finnish, Italian and Catalan
+# all read close to the sound; each language overrides what it spells otherwise.
+_LATIN = {
+    "a": "a", "A:": "a", "A@": "ar", "aI": "ai", "aI@": "aier", "aU": "au", "aU@": "auer", "E": "e", "e@": "er",
+    "eI": "ei", "3": "er", "3:": "er", "@": "e", "@l": "el", "I": "i", "i": "i", "i:": "i", "i@": "ir", "0": "o",
+    "O": "o", "O:": "o", "O@": "or", "o@": "or", "OI": "oi", "oU": "ou", "U": "u", "u:": "u", "U@": "ur", "V": "a",
+    "T": "t", "D": "d", "N": "ng", "S": "s", "Z": "s", "tS": "c", "dZ": "g", "w": "u", "j": "i", "x": "k",
+}
+
+
+@dataclass(frozen=True)
+class Orthography:
+    encoding: str  # what the language's festival voices read
+    letters: dict[str, str] = field(default_factory=dict)
+    questions: bool = True  # whether the voices can say a question's intonation
+
+    def spell(self, phoneme: str) -> str:
+        return self.letters.get(phoneme, _LATIN.get(phoneme, phoneme if phoneme.isalpha() else ""))
+
+
+# Keyed by the language festival's voice descriptions give.
+ORTHOGRAPHIES = {
+    "czech": Orthography("iso-8859-2", {"eI": "ej", "aI": "aj", "OI": "oj", "j": "j", "S": "š", "Z": "ž", "tS": "č",
+                                        "dZ": "dž", "x": "ch", "N": "n"}),
+    "finnish": Orthography("iso-8859-1", {"j": "j", "w": "v", "tS": "ts", "dZ": "ts", "S": "s", "z": "s", "N": "ng"}),
+    # festival's Italian intonation fails on most questions of two words or more.
+    "italian": Orthography("iso-8859-1", {"tS": "ci", "dZ": "gi", "S": "sci", "h": "", "N": "n"}, questions=False),
+    "catalan": Orthography("iso-8859-1", {"S": "x", "Z": "j", "tS": "tx", "dZ": "tj", "N": "ng"}),
+}
+
+
+def spelled_input(language: str, text: str) -> str:
+    """English `text` written in `language`'s spelling of its American-English phonemes."""
+    orthography = ORTHOGRAPHIES[language]
+    spelled = " ".join("".join(orthography.spell(p) for p in word) for word in english_phonemes(text))
+    end = text.rstrip()[-1:]
+    marks = ".?!" if orthography.questions else ".!"
+    return spelled + end if end in marks else spelled  # the closing mark sets the intonation

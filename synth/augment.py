@@ -1,14 +1,14 @@
 """Speech augmentation: pure functions of the audio and an explicit rng.
 
-The chain follows the physical path of a spoken phrase: the voice (speed, pitch), the
-room (reverb), the device (EQ, band-limiting) and the converter (clipping). Levels are
+The chain follows the physical path of a spoken phrase: the voice (source and rhythm,
+speed, pitch), the room (reverb), the device (EQ, band-limiting) and the converter (clipping). Levels are
 set afterwards by the mixer, so every step here may change loudness freely.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
@@ -17,6 +17,8 @@ import scipy.signal
 
 from wakeword.audio import dbfs, resample
 from wakeword.config import SynthConfig
+
+from .vocoder import random_voice_change, resynthesize
 
 _STRETCH_FFT = 512  # phase-vocoder window: 32 ms at 16 kHz keeps speech onsets sharp
 EQ_KINDS = ("telephone", "far_field", "peaks")
@@ -35,9 +37,11 @@ def set_level(audio: np.ndarray, target_dbfs: float, measured: np.ndarray | None
     return (audio * np.float32(db_to_gain(gain_db))).astype(np.float32, copy=False), gain_db
 
 
-def time_stretch(audio: np.ndarray, rate: float, n_fft: int = _STRETCH_FFT) -> np.ndarray:
+def time_stretch(audio: np.ndarray, rate: float | np.ndarray, n_fft: int = _STRETCH_FFT) -> np.ndarray:
     """Phase-vocoder time stretch, `rate` times faster (shorter), pitch kept.
 
+    `rate` may also be a curve: one rate per STFT hop of the input (n_fft / 4 samples),
+    so different parts of a word can be sped up and slowed down by different amounts.
     Vectorised over frames (the phase runs as a cumulative sum), so it costs a few FFTs
     rather than a Python loop per frame like librosa's.
     """
@@ -47,7 +51,17 @@ def time_stretch(audio: np.ndarray, rate: float, n_fft: int = _STRETCH_FFT) -> n
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
     spec = scipy.fft.rfft(frames * window, axis=1)  # (frames, bins) complex64
     magnitudes, angles = np.abs(spec), np.angle(spec)
-    positions = np.arange(0, len(spec) - 1, rate)
+    if np.ndim(rate) == 0:
+        positions = np.arange(0, len(spec) - 1, rate)
+        out_samples = int(round(len(audio) / rate))
+    else:
+        # Output frame k reads the input where the output clock (time spent per input
+        # frame: 1 / rate) reaches k.
+        per_frame = 1.0 / np.resize(np.asarray(rate, dtype=np.float64), len(spec) - 1)
+        clock = np.concatenate([[0.0], np.cumsum(per_frame)])
+        positions = np.interp(np.arange(0, clock[-1]), clock, np.arange(len(spec)))
+        positions = positions[positions < len(spec) - 1]
+        out_samples = int(round(len(audio) * float(np.mean(per_frame))))
     lower = positions.astype(int)
     frac = (positions - lower).astype(np.float32)[:, None]
     magnitude = (1 - frac) * magnitudes[lower] + frac * magnitudes[lower + 1]
@@ -64,7 +78,27 @@ def time_stretch(audio: np.ndarray, rate: float, n_fft: int = _STRETCH_FFT) -> n
         out[k * hop : k * hop + n_fft] += piece
         norm[k * hop : k * hop + n_fft] += squared
     out = out[n_fft // 2 :] / np.maximum(norm[n_fft // 2 :], np.float32(1e-3))
-    return out[: int(round(len(audio) / rate))]
+    return out[:out_samples]
+
+
+def uneven_tempo(audio: np.ndarray, sample_rate: int, rng: np.random.Generator, speeds: tuple[float, float]) -> tuple[np.ndarray, int]:
+    """Each stretch of about a syllable (100-250 ms) sped up or slowed down on its own, pitch kept.
+
+    Voices differ in rhythm as much as in timbre: one stresses "ac-", another drags
+    "-vate". Returns the audio and how many segments it was cut into.
+    """
+    if len(audio) < 4 * _STRETCH_FFT:
+        return audio, 1
+    hop = _STRETCH_FFT // 4
+    n_hops = -(-len(audio) // hop)
+    bounds = [0]
+    while bounds[-1] < n_hops:
+        bounds.append(bounds[-1] + int(rng.integers(int(0.1 * sample_rate / hop), int(0.25 * sample_rate / hop) + 1)))
+    rates = np.exp(rng.uniform(np.log(speeds[0]), np.log(speeds[1]), len(bounds) - 1))
+    curve = np.repeat(rates, np.diff(bounds))[:n_hops]
+    # A short ramp between segments: a rate jump within a phoneme would click.
+    curve = np.convolve(np.pad(curve, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+    return time_stretch(audio, curve), len(rates)
 
 
 def speed_and_pitch(audio: np.ndarray, sample_rate: int, speed: float, semitones: float) -> np.ndarray:
@@ -158,11 +192,19 @@ def augment_speech(
     impulse_responses: Sequence[np.ndarray] = (),
 ) -> Augmented:
     """Voice, room, device and converter variations of one clip, each drawn from `synth`'s ranges."""
+    params: dict = {}
+    # Levers left at 0 draw nothing, so configs without them make the same examples as before.
+    if synth.vocoder_prob and rng.random() < synth.vocoder_prob:
+        change = random_voice_change(rng)
+        audio = resynthesize(audio, sample_rate, change, rng)
+        params["vocoder"] = {k: round(v, 3) for k, v in asdict(change).items()}
     speed = float(rng.uniform(*synth.speed))
     semitones = float(rng.uniform(*synth.pitch_semitones))
     out = speed_and_pitch(audio, sample_rate, speed, semitones)
+    params.update(speed=round(speed, 4), semitones=round(semitones, 3))
+    if synth.uneven_tempo_prob and rng.random() < synth.uneven_tempo_prob:
+        out, params["tempo_segments"] = uneven_tempo(out, sample_rate, rng, synth.segment_speed)
     speech_samples = len(out)
-    params: dict = {"speed": round(speed, 4), "semitones": round(semitones, 3)}
     if rng.random() < synth.reverb_prob:
         if impulse_responses and rng.random() < 0.5:
             index = int(rng.integers(len(impulse_responses)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -134,7 +134,9 @@ def write_stream(
     if minutes <= 0:
         raise DataError("--minutes must be positive")
     prefix = Path(prefix)
-    mixer = Mixer(config, heldout_pools(inputs, patterns))
+    # Vocoded and re-timed voices are training devices; the stream is spoken by the engines' own voices.
+    natural = replace(config, synth=replace(config.synth, vocoder_prob=0.0, uneven_tempo_prob=0.0))
+    mixer = Mixer(natural, heldout_pools(inputs, patterns))
     rate = mixer.rate
     total = int(round(minutes * 60 * rate))
     rng = np.random.default_rng([config.seed, STREAM_STREAM, 0])  # scenes and backgrounds

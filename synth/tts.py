@@ -24,7 +24,7 @@ import numpy as np
 from wakeword.audio import decode_audio_bytes
 from wakeword.errors import AudioError, WakewordError
 
-from .accent import accent_input, is_foreign
+from .accent import ORTHOGRAPHIES, accent_input, is_foreign, spelled_input
 
 SAMPLE_RATE = 16000
 TIMEOUT_S = 60.0
@@ -219,11 +219,22 @@ class Festival(Engine):
     punctuation = "?"
 
     def voices(self) -> list[str]:
-        return list(_festival_voices())
+        # A voice of a language with no known spelling of English sounds would read the
+        # text by its own rules: it is left out rather than taught as the phrase.
+        return [v for v, language in _festival_voices().items() if "english" in language or language in ORTHOGRAPHIES]
+
+    def method(self, voice: str) -> str:
+        return "spelled-phonemes" if self._foreign(voice) else ""
+
+    def _foreign(self, voice: str) -> str | None:
+        """The language of a non-English voice, None for English ones."""
+        language = _festival_voices().get(voice, "english")
+        return None if "english" in language else language
 
     def pitch_supported(self, voice: str) -> bool:
-        # Diphone voices take their pitch from int_lr_params; HTS voices from their own model.
-        return voice.endswith("_diphone")
+        # English diphone voices take their pitch from int_lr_params; HTS voices from their
+        # own model; the other languages' intonation modules fail on a changed one.
+        return voice.endswith("_diphone") and not self._foreign(voice)
 
     def synthesize(self, voice: str, requests: Sequence[tuple[str, Prosody]]) -> list[bytes | SynthesisError]:
         """One festival process for the whole batch: its start-up costs more than a word."""
@@ -235,15 +246,21 @@ class Festival(Engine):
         return results
 
     def _batch(self, voice: str, requests: Sequence[tuple[str, Prosody]]) -> list[bytes | SynthesisError]:
+        language = self._foreign(voice)
+        try:
+            said = [spelled_input(language, text) if language else text for text, _ in requests]
+        except (OSError, subprocess.SubprocessError) as exc:
+            return [SynthesisError(f"{self.name} could not phonemize English for {voice}: {exc}")] * len(requests)
         with tempfile.TemporaryDirectory(prefix="wakeword-festival-") as tmp:
             wavs = [Path(tmp) / f"{i}.wav" for i in range(len(requests))]
             script = [f"(voice_{voice})", "(set! ww_lr int_lr_params)", "(set! ww_hts hts_engine_params)"]
-            for (text, prosody), wav in zip(requests, wavs):
+            for said_text, (_, prosody), wav in zip(said, requests, wavs):
                 script += self._prosody_commands(voice, prosody)
-                script.append(f'(utt.save.wave (utt.synth (Utterance Text "{_scheme_string(text)}")) "{wav}" \'riff)')
+                script.append(f'(utt.save.wave (utt.synth (Utterance Text "{_scheme_string(said_text)}")) "{wav}" \'riff)')
             text = requests[0][0] if len(requests) == 1 else f"{len(requests)} texts"
+            encoding = ORTHOGRAPHIES[language].encoding if language else "utf-8"
             try:
-                proc = self._run([self.program, "--pipe"], voice, text, input="\n".join(script).encode())
+                proc = self._run([self.program, "--pipe"], voice, text, input="\n".join(script).encode(encoding, "replace"))
                 error = _siod_error(proc.stderr)
             except SynthesisError as exc:
                 error = str(exc)
@@ -271,10 +288,11 @@ class Festival(Engine):
 
 
 @functools.cache
-def _festival_voices() -> tuple[str, ...]:
-    out = subprocess.run(["festival", "--pipe"], input="(print (voice.list))", capture_output=True, text=True,
-                         timeout=TIMEOUT_S).stdout
-    return tuple(sorted(re.findall(r"[A-Za-z0-9_]+", out.strip().splitlines()[-1] if out.strip() else "")))
+def _festival_voices() -> dict[str, str]:
+    """Installed voices and the language each one's description gives."""
+    script = "(mapcar (lambda (v) (format t \"voice %s %l\\n\" v (cadr (assoc 'language (cadr (voice.description v)))))) (voice.list))"
+    out = subprocess.run(["festival", "--pipe"], input=script, capture_output=True, text=True, timeout=TIMEOUT_S).stdout
+    return dict(sorted(re.findall(r"^voice ([A-Za-z0-9_]+) (\S+)$", out, re.MULTILINE)))
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (Espeak(), Flite(), Festival())}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from synth import tts
-from synth.accent import accent_input
+from synth.accent import ORTHOGRAPHIES, accent_input, spelled_input
 from synth.tts import EngineMissingError, Prosody, SynthesisError, Voice
 
 RATE = 16000
@@ -22,6 +22,11 @@ ONE_VOICE_PER_KIND = [
 ]
 
 
+# One festival voice per language whose spelling can write English sounds.
+FESTIVAL_ACCENTS = {"czech": "czech_dita", "finnish": "suo_fi_lj_diphone", "italian": "pc_diphone",
+                    "catalan": "upc_ca_ona_hts"}
+
+
 def test_voices_are_discovered_for_all_three_engines():
     voices = tts.available_voices()
     ids = [v.id for v in voices]
@@ -32,6 +37,7 @@ def test_voices_are_discovered_for_all_three_engines():
     assert {"slt", "kal", "awb", "rms"} <= by_engine["flite"]
     assert "awb_time" not in by_engine["flite"], "a limited-domain voice that only says the time"
     assert {"kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"} <= by_engine["festival"]
+    assert set(FESTIVAL_ACCENTS.values()) <= by_engine["festival"], "scripts/setup.sh installs one voice per spelling"
 
 
 @pytest.mark.parametrize("voice_id", ONE_VOICE_PER_KIND)
@@ -126,3 +132,31 @@ def test_english_voices_read_text_and_foreign_renditions_are_named_apart():
     assert espeak.method("en-gb+f3") == "" and espeak.method("pl+m3") == "english-phonemes"
     polish = tts.render(Voice("espeak-ng", "pl"), "activate")
     assert 0.3 < len(polish) / tts.SAMPLE_RATE < 1.5  # the whole word, not a word cut at an unknown sound
+
+
+def _festival_segments(voice: str, text: str, encoding: str) -> list[str]:
+    script = (f'(voice_{voice}) (set! u (utt.synth (Utterance Text "{text}"))) '
+              "(mapcar (lambda (s) (format t \"%s \" (item.name s))) (utt.relation.items u 'Segment))")
+    out = subprocess.run(["festival", "--pipe"], input=script.encode(encoding), capture_output=True, check=True).stdout
+    return out.decode(encoding).split()
+
+
+@pytest.mark.parametrize("language, voice", sorted(FESTIVAL_ACCENTS.items()))
+def test_festival_voices_of_other_languages_spell_the_english_phonemes(language, voice):
+    """Read by its own rules, "activate" would be Italian "attivate"; spelled phonemes keep k-t-v-t."""
+    assert set(FESTIVAL_ACCENTS) == set(ORTHOGRAPHIES)
+    spelled = spelled_input(language, "activate")
+    segments = _festival_segments(voice, spelled, ORTHOGRAPHIES[language].encoding)
+    consonants = [s for s in segments if s in ("k", "t", "v", "b")]
+    # Catalan says its v as b: that is the accent, not a lost sound.
+    assert consonants == ["k", "t", "b" if language == "catalan" else "v", "t"], (spelled, segments)
+    engine = tts.ENGINES["festival"]
+    assert engine.method(voice) == "spelled-phonemes" and engine.method("kal_diphone") == ""
+    audio = tts.render(Voice("festival", voice), "activate")
+    assert 0.3 < len(audio) / RATE < 2.0 and np.abs(audio).max() > 0.05
+
+
+def test_czech_spells_english_sounds_it_has_letters_for():
+    assert spelled_input("czech", "cheap shoes") == "čip šuz"
+    assert spelled_input("czech", "cheap?") == "čip?"  # a question keeps its intonation
+    assert spelled_input("italian", "cheap?") == "ciip"  # where the voices can say one

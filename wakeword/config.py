@@ -105,18 +105,26 @@ class SynthConfig:
     # with most voices dominates; 1: every engine (and a folder of recordings) alike.
     # 0.5 measured best (docs/levers.md).
     engine_balance: float = 0.5
+    # Share of clips respoken through an LPC vocoder with a new source (pulses at a scaled
+    # pitch, noise, smoothed envelope): a different kind of voice saying the same words.
+    vocoder_prob: float = 0.0
+    # Share of clips whose syllable-long pieces each get their own tempo from segment_speed.
+    uneven_tempo_prob: float = 0.0
+    segment_speed: tuple[float, float] = (0.75, 1.33)
 
     def validate(self) -> None:
         _require(self.clip_s > 1.0, "synth.clip_s must be more than 1 second")
         _require(0 < self.label_s < self.clip_s, "synth.label_s must be positive and shorter than clip_s")
         _require(self.n_examples > 0 and self.shard_size > 0, "synth.n_examples and synth.shard_size must be positive")
         _require(self.max_positives >= 0 and self.max_negatives >= 0, "synth.max_positives/max_negatives must be >= 0")
-        for name in ("no_positive_share", "reverb_prob", "eq_prob", "clipping_prob", "val_fraction", "recorded_background_share", "engine_balance"):
+        for name in ("no_positive_share", "reverb_prob", "eq_prob", "clipping_prob", "val_fraction", "recorded_background_share", "engine_balance",
+                     "vocoder_prob", "uneven_tempo_prob"):
             _require(0 <= getattr(self, name) <= 1, f"synth.{name} must be in [0, 1]")
-        for name in ("snr_db", "speech_dbfs", "speed", "pitch_semitones", "rt60_s", "babble_talkers", "stream_positive_every_s", "stream_gap_s"):
+        for name in ("snr_db", "speech_dbfs", "speed", "pitch_semitones", "rt60_s", "babble_talkers", "stream_positive_every_s", "stream_gap_s",
+                     "segment_speed"):
             lo, hi = getattr(self, name)
             _require(lo <= hi, f"synth.{name} must be [low, high] with low <= high")
-        _require(self.speed[0] > 0, "synth.speed must be positive")
+        _require(self.speed[0] > 0 and self.segment_speed[0] > 0, "synth.speed and synth.segment_speed must be positive")
         _require(self.speech_dbfs[1] <= 0, "synth.speech_dbfs must be at most 0 dBFS")
         _require(self.rt60_s[0] > 0 and self.stream_positive_every_s[0] > 0, "synth.rt60_s and synth.stream_positive_every_s must be positive")
         _require(self.babble_talkers[0] >= 1, "synth.babble_talkers must be at least 1")

@@ -43,11 +43,13 @@ EPILOG = """examples:
   synth speak activate --exclude-voices 'festival:*,espeak-ng:*+f5' --out clips/train
 
 Every available voice (espeak-ng English voices and accents x variants, every flite
-voice, the installed festival voices) is combined with speaking rates, pitches and
+voice, the installed festival voices of English, Czech, Finnish, Italian and Catalan) is combined with speaking rates, pitches and
 (for several words) word gaps; the renditions are spread evenly over engines and
 voices, deterministically for a --seed. Files already rendered are kept (resume).
 An accent is a voice of another language saying the English phonemes of the text with
-its own sounds (Polish: 'aktivejt'), never reading the English spelling by its rules.
+its own sounds (Polish: 'aktivejt'), never reading the English spelling by its rules;
+festival's voices read the phonemes written in their language's spelling (Czech
+'aktivejt', Italian 'aktiveit'). Festival voices of other languages are left out.
 Writes 16 kHz wavs and metadata.jsonl: one line per file with its engine, voice, text,
 kind (positive / confusable / speech), rate, pitch (semitones) and word_gap (s).
 """

@@ -1,8 +1,9 @@
 """Speech augmentation: pure functions of the audio and an explicit rng.
 
 The chain follows the physical path of a spoken phrase: the voice (source and rhythm,
-speed, pitch), the room (reverb), the device (EQ, band-limiting) and the converter (clipping). Levels are
-set afterwards by the mixer, so every step here may change loudness freely.
+speed, pitch), the room (reverb), the device (EQ, band-limiting) and the converter
+(clipping). Levels are set afterwards by the mixer, so every step here may change
+loudness freely.
 """
 
 from __future__ import annotations

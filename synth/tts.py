@@ -221,7 +221,7 @@ class Festival(Engine):
     def voices(self) -> list[str]:
         # A voice of a language with no known spelling of English sounds would read the
         # text by its own rules: it is left out rather than taught as the phrase.
-        return [v for v, language in _festival_voices().items() if "english" in language or language in ORTHOGRAPHIES]
+        return [v for v in _festival_voices() if self._foreign(v) in (None, *ORTHOGRAPHIES)]
 
     def method(self, voice: str) -> str:
         return "spelled-phonemes" if self._foreign(voice) else ""

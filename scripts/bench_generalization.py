@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,12 +95,13 @@ def loeo(args) -> None:
         cfg = yaml.safe_load(config.read_text())
         cfg["train"]["max_minutes"] = args.train_minutes
         config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        model = where / "run" / "model.pt"
+        # The recipe's own steps (both stages when it has a second), on the shared clips.
+        model = where / ("run-hard" if cfg["train"].get("finetune_epochs") else "run") / "model.pt"
         if not model.exists():
-            run("synth", "generate", "--config", str(config), "--positives", str(args.clips / "positives"),
-                "--negatives", str(args.clips / "negatives"), "--out", str(where / "data"), "--quiet")
-            resume = ["--resume"] if (where / "run" / "checkpoint.pt").exists() else []
-            run("wakeword", "train", "--config", str(config), "--data", str(where / "data"), "--out", str(where / "run"), *resume)
+            proc = subprocess.run([str(ROOT / "scripts" / "make_model.sh"), str(config), str(where)], cwd=ROOT,
+                                  env={**os.environ, "CLIPS": str(args.clips)}, capture_output=True, text=True)
+            if proc.returncode != 0:
+                sys.exit(f"bench_generalization: make_model.sh {config} failed: {proc.stderr.strip()[-800:]}")
         prefix = where / f"stream_{args.stream_minutes:g}min"
         stream(config, args.clips, prefix, args.stream_minutes, voices=f"{family}:*")
         report, curve = evaluate(model, prefix)

@@ -2,29 +2,48 @@
 # Rebuild a model from its config with offline synthesis and generated noise only:
 #   scripts/make_model.sh [CONFIG] [BUILD_DIR]
 # The "activate" default also replaces the bundled model. Every step resumes.
+# CLIPS=DIR uses an existing clip folder (positives/, negatives/) instead of speaking one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${1:-configs/activate.yaml}
 NAME=$(basename "$CONFIG" .yaml)
 BUILD=${2:-build/$NAME}
 BIN=.venv/bin
-PHRASE=$("$BIN/python" -c "import sys; from wakeword.config import load_config; print(load_config(sys.argv[1]).phrase)" "$CONFIG")
+setting() {  # a config value, e.g. train.epochs
+  "$BIN/python" -c "import sys, operator; from wakeword.config import load_config; print(operator.attrgetter(sys.argv[2])(load_config(sys.argv[1])))" "$CONFIG" "$1"
+}
+PHRASE=$(setting phrase)
+FINETUNE_EPOCHS=$(setting train.finetune_epochs)
 POSITIVES=${POSITIVES:-1500}
 NEGATIVES=${NEGATIVES:-3000}
-# festival's Czech, Finnish, Italian and Catalan voices: they lift leave-espeak-ng-out
-# recall but cost recall at <= 1 FA/h on the held-out streams (docs/levers.md, 3), so the
-# default recipe does without them until one gains on both. EXCLUDE= takes them in.
-EXCLUDE=${EXCLUDE-festival:czech_*,festival:*_fi_*_diphone,festival:lp_diphone,festival:pc_diphone,festival:upc_ca_*}
+EXCLUDE=${EXCLUDE-}
+CLIPS=${CLIPS:-$BUILD/clips}
 
 started=$(date +%s)
-"$BIN/synth" speak "$PHRASE" --out "$BUILD/clips/positives" --count "$POSITIVES" --exclude-voices "$EXCLUDE"
-"$BIN/synth" speak "$PHRASE" --negatives --out "$BUILD/clips/negatives" --count "$NEGATIVES" --exclude-voices "$EXCLUDE"
-"$BIN/synth" generate --config "$CONFIG" --positives "$BUILD/clips/positives" --negatives "$BUILD/clips/negatives" --out "$BUILD/data"
-RESUME=()
-[ -f "$BUILD/run/checkpoint.pt" ] && RESUME=(--resume)
-"$BIN/wakeword" train --config "$CONFIG" --data "$BUILD/data" --out "$BUILD/run" "${RESUME[@]}"
-echo "make_model: $CONFIG trained in $(( ($(date +%s) - started) / 60 )) min ($BUILD/run/model.pt)" >&2
+if [ "$CLIPS" = "$BUILD/clips" ]; then
+  "$BIN/synth" speak "$PHRASE" --out "$CLIPS/positives" --count "$POSITIVES" --exclude-voices "$EXCLUDE"
+  "$BIN/synth" speak "$PHRASE" --negatives --out "$CLIPS/negatives" --count "$NEGATIVES" --exclude-voices "$EXCLUDE"
+fi
+inputs=(--config "$CONFIG" --positives "$CLIPS/positives" --negatives "$CLIPS/negatives")
+train() {  # RUN_DIR, then extra arguments
+  local run=$1; shift
+  local resume=()
+  [ -f "$run/checkpoint.pt" ] && resume=(--resume)
+  "$BIN/wakeword" train --config "$CONFIG" --out "$run" "${resume[@]}" "$@"
+}
+
+"$BIN/synth" generate "${inputs[@]}" --out "$BUILD/data"
+train "$BUILD/run" --data "$BUILD/data"
+MODEL=$BUILD/run/model.pt
+if [ "$FINETUNE_EPOCHS" -gt 0 ]; then
+  # Second stage: the negatives the first model fires on, drawn more often.
+  [ -d "$BUILD/hard" ] || "$BIN/synth" mine --config "$CONFIG" --model "$MODEL" --negatives "$CLIPS/negatives" --out "$BUILD/hard"
+  "$BIN/synth" generate "${inputs[@]}" --hard-negatives "$BUILD/hard" --out "$BUILD/data-hard"
+  train "$BUILD/run-hard" --data "$BUILD/data-hard" --init "$MODEL" --epochs "$FINETUNE_EPOCHS"
+  MODEL=$BUILD/run-hard/model.pt
+fi
+echo "make_model: $CONFIG trained in $(( ($(date +%s) - started) / 60 )) min ($MODEL)" >&2
 if [ "$NAME" = activate ]; then
-  cp "$BUILD/run/model.pt" wakeword/models/activate.pt
+  cp "$MODEL" wakeword/models/activate.pt
   echo "make_model: bundled model updated: wakeword/models/activate.pt" >&2
 fi

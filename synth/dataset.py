@@ -53,12 +53,13 @@ class Inputs:
     recordings: list[Recording]
     impulse_responses: list[np.ndarray]
     skipped: list[str]  # one message per file left out
+    hard_negatives: list[Clip] = dataclasses.field(default_factory=list)
 
 
 NEGATIVE_KINDS = ("confusable", "speech")
 
 
-def _clips(folder: str | Path, sample_rate: int, kinds: Sequence[str], skipped: list[str]) -> list[Clip]:
+def load_clip_folder(folder: str | Path, sample_rate: int, kinds: Sequence[str], skipped: list[str]) -> list[Clip]:
     """A clip folder's clips of `kinds` (the first is the default), sources relative to the folder."""
     loaded = load_clips(folder, sample_rate, default_kind=kinds[0])
     skipped += [f"{loaded.folder / name}: {why}" for name, why in loaded.skipped]
@@ -80,11 +81,14 @@ def load_inputs(
     negatives: str | Path,
     backgrounds: Sequence[str | Path] = (),
     impulse_responses: str | Path | None = None,
+    hard_negatives: str | Path | None = None,
 ) -> Inputs:
-    """Clip folders, background folders and an impulse-response folder; every unusable file is reported in `skipped`."""
+    """Clip folders, background folders, an impulse-response folder and mined hard negatives;
+    every unusable file is reported in `skipped`."""
     skipped: list[str] = []
-    pos = _clips(positives, sample_rate, ("positive",), skipped)
-    neg = _clips(negatives, sample_rate, NEGATIVE_KINDS, skipped)
+    pos = load_clip_folder(positives, sample_rate, ("positive",), skipped)
+    neg = load_clip_folder(negatives, sample_rate, NEGATIVE_KINDS, skipped)
+    hard = load_clip_folder(hard_negatives, sample_rate, NEGATIVE_KINDS, skipped) if hard_negatives is not None else []
     recordings = []
     for folder in backgrounds:
         found = load_recordings(folder, sample_rate, "background")
@@ -95,7 +99,7 @@ def load_inputs(
         found = load_recordings(impulse_responses, sample_rate, "impulse response")
         irs = [direct_path_first(r.audio) for r in found.recordings]
         skipped += found.skipped
-    return Inputs(pos, neg, recordings, irs, skipped)
+    return Inputs(pos, neg, recordings, irs, skipped, hard)
 
 
 def split_voices(inputs: Inputs, val_fraction: float, heldout: Sequence[str], seed: int) -> dict[str, list[str]]:
@@ -128,7 +132,8 @@ def split_pools(inputs: Inputs, voices: dict[str, list[str]]) -> dict[str, Pools
         return [c for c in clips if c.voice_id in keep]
 
     return {
-        split: Pools(of(inputs.positives, split), of(inputs.negatives, split), inputs.recordings, inputs.impulse_responses)
+        split: Pools(of(inputs.positives, split), of(inputs.negatives, split), inputs.recordings, inputs.impulse_responses,
+                     of(inputs.hard_negatives, split))
         for split in SPLITS
     }
 
@@ -164,6 +169,8 @@ def _digest(audio: np.ndarray) -> str:
 def fingerprint(config: Config, inputs: Inputs, voices: dict, shards: list[ShardPlan]) -> str:
     """sha256 of everything that decides the examples (not the train and detector sections)."""
     recipe = config.to_dict()
+    if not inputs.hard_negatives:  # the share draws nothing then: datasets made before it existed stay valid
+        del recipe["synth"]["hard_negative_share"]
     plan = {
         "config": {key: recipe[key] for key in ("phrase", "seed", "features", "model", "synth")},
         "voices": voices,
@@ -172,6 +179,8 @@ def fingerprint(config: Config, inputs: Inputs, voices: dict, shards: list[Shard
         "recordings": [[r.name, _digest(r.audio)] for r in inputs.recordings],
         "impulse_responses": [_digest(ir) for ir in inputs.impulse_responses],
     }
+    if inputs.hard_negatives:  # only when given: older datasets keep their fingerprint
+        plan["hard_negatives"] = [[c.kind, c.source, c.voice_id, _digest(c.audio)] for c in inputs.hard_negatives]
     return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
 
 
@@ -338,7 +347,7 @@ def build_manifest(config: Config, inputs: Inputs, voices: dict, shards: list[Sh
     return {
         "format": FORMAT, "version": VERSION, "config": config.to_dict(), "seed": config.seed, "plan_sha256": plan_sha,
         "splits": splits, "voices": voices,
-        "inputs": {"positives": len(inputs.positives), "negatives": len(inputs.negatives),
+        "inputs": {"positives": len(inputs.positives), "negatives": len(inputs.negatives), "hard_negatives": len(inputs.hard_negatives),
                    "recordings": len(inputs.recordings), "impulse_responses": len(inputs.impulse_responses),
                    "skipped": inputs.skipped},
         "shards": [{"file": sh.file, "split": sh.split, "examples": sh.count} for sh in shards],

@@ -32,6 +32,7 @@ class Pools:
     negatives: Sequence[Clip]
     recordings: Sequence[Recording] = ()
     impulse_responses: Sequence[np.ndarray] = ()
+    hard_negatives: Sequence[Clip] = ()  # mined by `synth mine`, drawn for synth.hard_negative_share of negatives
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,10 @@ class Mixer:
         n_neg = int(rng.integers(0, s.max_negatives + 1)) if p.negatives else 0
         chosen = [p.positives[int(i)] for i in rng.choice(len(p.positives), size=n_pos, p=self._positive_odds)] if n_pos else []
         chosen += [p.negatives[int(i)] for i in rng.choice(len(p.negatives), size=n_neg, p=self._negative_odds)] if n_neg else []
+        if n_neg and p.hard_negatives and s.hard_negative_share:  # without them, no draws: older recipes make the same examples
+            hard = rng.random(n_neg) < s.hard_negative_share
+            for k in np.flatnonzero(hard):
+                chosen[n_pos + k] = p.hard_negatives[int(rng.integers(len(p.hard_negatives)))]
         return [chosen[int(i)] for i in rng.permutation(len(chosen))]
 
     def example(self, rng: np.random.Generator) -> Example:

@@ -134,6 +134,27 @@ def test_run_folder_rules(tiny_dataset, tmp_path):  # noqa: F811
         train(other, tiny_dataset, tmp_path / "x", device="cpu")
 
 
+def test_init_starts_from_a_models_weights(reference_run, tiny_dataset, tmp_path):  # noqa: F811
+    """One step from the reference model stays near it; one step from random weights does not."""
+    reference = load_model(reference_run / "model.pt").model.state_dict()
+
+    def distance(run: Path) -> float:
+        state = load_model(run / "model.pt").model.state_dict()
+        return sum(float((state[k].float() - reference[k].float()).norm()) for k in reference if reference[k].is_floating_point())
+
+    assert _train("--data", tiny_dataset, "--out", tmp_path / "init", "--init", reference_run / "model.pt", "--max-steps", "1") == 0
+    assert _train("--data", tiny_dataset, "--out", tmp_path / "fresh", "--max-steps", "1") == 0
+    assert distance(tmp_path / "init") < 0.1 * distance(tmp_path / "fresh")
+
+
+def test_init_from_a_model_of_other_sizes_is_refused(reference_run, tiny_dataset, tmp_path):  # noqa: F811
+    config = load_config(TINY_CONFIG)
+    other = dataclasses.replace(config, model=dataclasses.replace(config.model, gru_hidden=config.model.gru_hidden * 2))
+    with pytest.raises(ConfigError, match="other features or model sizes"):
+        train(other, tiny_dataset, tmp_path / "run", device="cpu", init=reference_run / "model.pt")
+    assert not (tmp_path / "run").exists()
+
+
 def _write_manifest(folder: Path, manifest: dict) -> Path:
     folder.mkdir()
     (folder / "manifest.json").write_text(json.dumps(manifest))

@@ -111,6 +111,9 @@ class SynthConfig:
     # Share of clips whose syllable-long pieces each get their own tempo from segment_speed.
     uneven_tempo_prob: float = 0.0
     segment_speed: tuple[float, float] = (0.75, 1.33)
+    # With `synth generate --hard-negatives DIR` (clips mined by `synth mine`): share of
+    # negative insertions drawn from that folder instead of the whole negative pool.
+    hard_negative_share: float = 0.3
 
     def validate(self) -> None:
         _require(self.clip_s > 1.0, "synth.clip_s must be more than 1 second")
@@ -118,7 +121,7 @@ class SynthConfig:
         _require(self.n_examples > 0 and self.shard_size > 0, "synth.n_examples and synth.shard_size must be positive")
         _require(self.max_positives >= 0 and self.max_negatives >= 0, "synth.max_positives/max_negatives must be >= 0")
         for name in ("no_positive_share", "reverb_prob", "eq_prob", "clipping_prob", "val_fraction", "recorded_background_share", "engine_balance",
-                     "vocoder_prob", "uneven_tempo_prob"):
+                     "vocoder_prob", "uneven_tempo_prob", "hard_negative_share"):
             _require(0 <= getattr(self, name) <= 1, f"synth.{name} must be in [0, 1]")
         for name in ("snr_db", "speech_dbfs", "speed", "pitch_semitones", "rt60_s", "babble_talkers", "stream_positive_every_s", "stream_gap_s",
                      "segment_speed"):
@@ -158,6 +161,10 @@ class TrainConfig:
     # Vocal tract length perturbation: each example's frequency axis is scaled by a
     # factor drawn log-uniformly from this range (1, 1: off); formants move, pitch stays.
     vocal_tract_warp: tuple[float, float] = (0.8, 1.25)
+    # `make model`'s second stage: this many epochs from the first stage's model on data
+    # whose negatives include the clips that model mistakes for the phrase (synth mine;
+    # synth.hard_negative_share). 0: one stage.
+    finetune_epochs: int = 0
 
     def validate(self) -> None:
         _require(self.epochs >= 1 and self.batch_size >= 1, "train.epochs and train.batch_size must be >= 1")
@@ -167,6 +174,7 @@ class TrainConfig:
         _require(self.weight_decay >= 0 and self.grad_clip_norm >= 0, "train.weight_decay and train.grad_clip_norm must be >= 0")
         for name in ("freq_masks", "freq_mask_width", "time_masks", "time_mask_width"):
             _require(getattr(self, name) >= 0, f"train.{name} must be >= 0")
+        _require(self.finetune_epochs >= 0, "train.finetune_epochs must be >= 0")
         _require(self.early_stopping_patience >= 1, "train.early_stopping_patience must be >= 1")
         _require(self.val_false_accepts_per_hour > 0, "train.val_false_accepts_per_hour must be positive")
         _require(0 < self.warmup_share < 1, "train.warmup_share must be in (0, 1)")

@@ -57,7 +57,7 @@ from .errors import ConfigError, ModelFileError, WakewordError
 from .evaluation import Truth, best_at_false_accept_rate, sweep
 from .fileio import atomic_write_bytes
 from .model import WakewordModel, step_end_seconds
-from .modelfile import atomic_torch_save, save_model
+from .modelfile import LoadedModel, atomic_torch_save, load_model, save_model
 
 CHECKPOINT_FORMAT = "wakeword-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -351,7 +351,8 @@ def _plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
 class _Run:
     """One training run: its data, model, optimizer and files; `fit` is the loop."""
 
-    def __init__(self, config: Config, data: Dataset, run_dir: Path, ranks: _Ranks, max_steps: int | None, log: Callable[[str], None]):
+    def __init__(self, config: Config, data: Dataset, run_dir: Path, ranks: _Ranks, max_steps: int | None, log: Callable[[str], None],
+                 init: LoadedModel | None = None):
         self.config, self.data, self.run_dir, self.ranks, self.max_steps = config, data, run_dir, ranks, max_steps
         self.log = log if ranks.main else (lambda line: None)
         tc = config.train
@@ -367,6 +368,8 @@ class _Run:
 
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.model = WakewordModel(config.features.n_mels, config.model).to(device)
+        if init is not None:
+            self.model.load_state_dict(init.model.state_dict())
         seeds = np.random.SeedSequence([config.seed, ranks.rank]).generate_state(2)
         torch.manual_seed(int(seeds[0]))  # dropout, per rank
         self.rank_state = _RankState(torch.Generator().manual_seed(int(seeds[1])))
@@ -600,17 +603,22 @@ def train(
     device: str = "auto",
     max_steps: int | None = None,
     log: Callable[[str], None] = print,
+    init: str | Path | None = None,
 ) -> TrainResult:
     """Train on the dataset in `data_dir`, writing model.pt, checkpoint.pt, metrics.json and
-    learning_curve.png to `run_dir`; `resume` continues the run a checkpoint there holds."""
+    learning_curve.png to `run_dir`; `resume` continues the run a checkpoint there holds;
+    `init` starts from a model file's weights (a second stage, e.g. on mined hard negatives)."""
     run_dir = Path(run_dir)
     data = load_dataset(data_dir)
     check_compatible(data.config, config)
+    start = load_model(init) if init is not None else None
+    if start is not None and (start.config.features, start.config.model) != (config.features, config.model):
+        raise ConfigError(f"{init} has other features or model sizes than the config: start from a model trained with this recipe")
     ranks = _Ranks(device)
     try:
         torch.set_num_threads(config.train.num_threads or max(1, len(os.sched_getaffinity(0)) // ranks.local_world))
         ranks.from_main(lambda: _prepare_run_dir(run_dir, resume))
-        run = _Run(config, data, run_dir, ranks, max_steps, log)
+        run = _Run(config, data, run_dir, ranks, max_steps, log, start)
         if resume:
             run.resume()
             if run.progress.stopped in FINISHED:

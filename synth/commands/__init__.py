@@ -24,7 +24,8 @@ def load_recipe_and_inputs(args: argparse.Namespace, command: str):
     from ..dataset import load_inputs
 
     config = load_config(args.config)
-    inputs = load_inputs(config.features.sample_rate, args.positives, args.negatives, args.backgrounds, args.impulse_responses)
+    inputs = load_inputs(config.features.sample_rate, args.positives, args.negatives, args.backgrounds, args.impulse_responses,
+                         getattr(args, "hard_negatives", None))
     for message in inputs.skipped:
         print(f"synth {command}: {message}", file=sys.stderr)
     return config, inputs

@@ -41,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_input_options(p, "YAML recipe; its synth section sets every mixing knob")
+    p.add_argument("--hard-negatives", metavar="DIR",
+                   help="clip folder of mined hard negatives (synth mine): synth.hard_negative_share of negatives come from it")
     p.add_argument("--out", required=True, metavar="DATASET", help="dataset folder to write (or to resume)")
     p.add_argument("--shard", default="1/1", metavar="I/N", help="make only slice I of N of the shards (default: 1/1, all)")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), metavar="N",
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from ..dataset import generate  # imported here so that `synth --help` stays quick
 
     config, inputs = load_recipe_and_inputs(args, "generate")
+    if args.hard_negatives and not config.synth.hard_negative_share:
+        raise ConfigError(f"{args.config} sets synth.hard_negative_share to 0: --hard-negatives would never be drawn; set it to e.g. 0.3")
     summary = generate(config, inputs, args.out, index, count, args.workers, progress=not args.quiet)
     print(f"synth generate: {summary.line(args.out)}")
     return 0

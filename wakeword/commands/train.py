@@ -53,6 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--device", choices=("auto", "cpu", "cuda"), default="auto",
         help="where to train: cuda needs a GPU; auto (default) picks cuda when one is visible",
     )
+    p.add_argument("--init", metavar="MODEL",
+                   help="start from this model file's weights instead of random ones (fine-tuning, e.g. on mined hard negatives)")
     p.add_argument("--epochs", type=int, metavar="N", help="override train.epochs of the config")
     p.add_argument("--seed", type=int, metavar="N", help="override the config's seed (same seed, config and data: same weights on CPU)")
     p.add_argument(
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_steps is not None and args.max_steps < 1:
         raise ConfigError("--max-steps must be at least 1")
     config = _with_overrides(load_config(args.config), args)
-    result = train(config, args.data, args.out, resume=args.resume, device=args.device, max_steps=args.max_steps)
+    result = train(config, args.data, args.out, resume=args.resume, device=args.device, max_steps=args.max_steps, init=args.init)
     if result.stopped == "interrupted":
         if result.is_main:
             print(

@@ -29,7 +29,7 @@ from .augment import db_to_gain, set_level
 from .clips import Clip
 from .mixer import Mixer, Pools
 
-MINE_STREAM = 2  # rng stream of mining, beside dataset.EXAMPLE_STREAM and SPLIT_STREAM
+MINE_STREAM = 3  # rng stream of mining, beside dataset.EXAMPLE_STREAM, SPLIT_STREAM and stream.STREAM_STREAM
 CHUNK_S = 300.0  # audio scored in one pass: long enough for the state to settle, short enough for memory
 GAP_S = (0.6, 1.5)  # silence between clips: past the label window, so one clip never scores for the next
 

@@ -126,6 +126,8 @@ def main() -> int:
     if history.exists():
         epochs = json.loads(history.read_text())["history"]
         print(f"| training (`{rel(history)}`) | {len(epochs)} epochs, {sum(e['seconds'] for e in epochs) / 60:.1f} min |")
+    else:
+        print(f"| training | not run on this machine: `make model` writes `{rel(history)}` |")
     print(f"\nDET curve: ![DET]({rel(args.plot).removeprefix('docs/')})\n")
     by_engine(json.loads(truth_path.read_text()), times, scores, model, budgets.get(1.0))
 

@@ -85,13 +85,23 @@ def test_generate_refuses_hard_negatives_it_would_never_draw(clip_folders, mined
     assert not (tmp_path / "data").exists()
 
 
+def test_mine_keeps_only_the_kinds_asked_for(clip_folders, energy, tmp_path):
+    path, _, _, config_path = energy
+    out = tmp_path / "speech"
+    assert synth_main(["mine", "--config", str(config_path), "--model", str(path), "--negatives", str(clip_folders["negatives"]),
+                       "--out", str(out), "--min-score", "0.01", "--kinds", "speech", "--quiet"]) == 0
+    kinds = {e["kind"] for e in read_metadata(out).values()}
+    assert kinds == {"speech"}
+
+
 def test_mine_rejects_bad_arguments_in_one_line(clip_folders, energy, tmp_path, capsys):
     path, _, _, config_path = energy
     base = ["mine", "--config", str(config_path), "--model", str(path), "--out", str(tmp_path / "out")]
     assert synth_main([*base, "--negatives", str(tmp_path / "missing")]) == 7  # DataError
     assert synth_main([*base, "--negatives", str(clip_folders["negatives"]), "--min-score", "1.5"]) == 2
+    assert synth_main([*base, "--negatives", str(clip_folders["negatives"]), "--kinds", "positive"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line]
-    assert len(errors) == 2 and "clip folder not found" in errors[0] and "--min-score" in errors[1]
+    assert len(errors) == 3 and "clip folder not found" in errors[0] and "--min-score" in errors[1] and "--kinds" in errors[2]
     assert not (tmp_path / "out").exists()
 
 

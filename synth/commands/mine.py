@@ -37,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--negatives", required=True, metavar="DIR", help="clip folder of confusables and other speech (synth speak --negatives)")
     p.add_argument("--out", required=True, metavar="DIR", help="clip folder to write the hard negatives to (replaced)")
     p.add_argument("--min-score", type=float, default=0.5, help="least score that makes a clip hard (default: %(default)s)")
+    p.add_argument("--kinds", default="confusable,speech",
+                   help="comma-separated kinds of clip to mine: confusable, speech (default: %(default)s)")
     p.add_argument("--rounds", type=int, default=1, help="augmented hearings of each clip; the highest counts (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -47,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--min-score must be between 0 and 1")
     if args.rounds < 1:
         raise ConfigError("--rounds must be at least 1")
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if not kinds or set(kinds) - {"confusable", "speech"}:
+        raise ConfigError(f"--kinds {args.kinds!r}: choose from confusable, speech")
     from wakeword.config import load_config
     from wakeword.modelfile import load_model
 
@@ -62,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     skipped: list[str] = []
     folder = Path(args.negatives)
     clips = [c for c in load_clip_folder(folder, config.features.sample_rate, NEGATIVE_KINDS, skipped)
-             if not voice_matches(c.voice_id, config.synth.heldout_voices)]
+             if c.kind in kinds and not voice_matches(c.voice_id, config.synth.heldout_voices)]
     for message in skipped:
         print(f"synth mine: {message}", file=sys.stderr)
     if not clips:
-        raise ConfigError(f"every voice in {folder} is in synth.heldout_voices: nothing to mine")
+        raise ConfigError(f"no {' or '.join(kinds)} clip of a voice outside synth.heldout_voices in {folder}: nothing to mine")
     scores = clip_scores(model, clips, config, args.rounds, progress=not args.quiet)
     mined = hard_negatives(clips, scores, args.min_score)
 

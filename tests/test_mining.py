@@ -100,8 +100,12 @@ def test_mine_rejects_bad_arguments_in_one_line(clip_folders, energy, tmp_path, 
     assert synth_main([*base, "--negatives", str(tmp_path / "missing")]) == 7  # DataError
     assert synth_main([*base, "--negatives", str(clip_folders["negatives"]), "--min-score", "1.5"]) == 2
     assert synth_main([*base, "--negatives", str(clip_folders["negatives"]), "--kinds", "positive"]) == 2
+    other = tmp_path / "other.yaml"
+    other.write_text(config_path.read_text().replace("phrase: activate", "phrase: hey jarvis"))
+    assert synth_main([*base[:2], str(other), *base[3:], "--negatives", str(clip_folders["negatives"])]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line]
-    assert len(errors) == 3 and "clip folder not found" in errors[0] and "--min-score" in errors[1] and "--kinds" in errors[2]
+    assert len(errors) == 4 and "clip folder not found" in errors[0] and "--min-score" in errors[1] and "--kinds" in errors[2]
+    assert "another phrase" in errors[3]
     assert not (tmp_path / "out").exists()
 
 

@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     model = load_model(args.model)
-    if model.config.features != config.features:
-        raise ConfigError(f"{args.model} was trained with other features than {args.config}: mine with the recipe it was trained from")
+    if (model.phrase, model.config.features) != (config.phrase, config.features):
+        raise ConfigError(f"{args.model} was trained for another phrase or with other features than {args.config}: "
+                          "mine with the recipe it was trained from")
     skipped: list[str] = []
     folder = Path(args.negatives)
     clips = [c for c in load_clip_folder(folder, config.features.sample_rate, NEGATIVE_KINDS, skipped)
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     # The folder appears whole or not at all: a run killed midway leaves only the .partial folder.
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
-    kinds = [m.clip.kind for m in mined]
+    found = [m.clip.kind for m in mined]
     print(f"synth mine: {len(mined)} of {len(clips)} clips scored >= {args.min_score:g} "
-          f"({kinds.count('confusable')} confusable, {kinds.count('speech')} other speech) -> {out}")
+          f"({found.count('confusable')} confusable, {found.count('speech')} other speech) -> {out}")
     return 0

@@ -31,8 +31,11 @@ BACKGROUND_DBFS = -60.0
 LEVELS = (-15, -20, -25, -30, -35, -40, -45, -50, -55)
 
 
-def run(*cmd: str) -> str:
-    proc = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=ROOT, capture_output=True, text=True)
+def run(*cmd: str, env: dict[str, str] | None = None) -> str:
+    """A venv command (or a script path) from the repository root; its stdout, or exit with its stderr."""
+    program = cmd[0] if "/" in cmd[0] else str(BIN / cmd[0])
+    proc = subprocess.run([program, *cmd[1:]], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **env} if env else None)
     if proc.returncode != 0:
         sys.exit(f"bench_generalization: `{' '.join(cmd)}` failed: {proc.stderr.strip()[-800:]}")
     return proc.stdout
@@ -98,10 +101,7 @@ def loeo(args) -> None:
         # The recipe's own steps (both stages when it has a second), on the shared clips.
         model = where / ("run-hard" if cfg["train"].get("finetune_epochs") else "run") / "model.pt"
         if not model.exists():
-            proc = subprocess.run([str(ROOT / "scripts" / "make_model.sh"), str(config), str(where)], cwd=ROOT,
-                                  env={**os.environ, "CLIPS": str(args.clips)}, capture_output=True, text=True)
-            if proc.returncode != 0:
-                sys.exit(f"bench_generalization: make_model.sh {config} failed: {proc.stderr.strip()[-800:]}")
+            run(str(ROOT / "scripts" / "make_model.sh"), str(config), str(where), env={"CLIPS": str(args.clips)})
         prefix = where / f"stream_{args.stream_minutes:g}min"
         stream(config, args.clips, prefix, args.stream_minutes, voices=f"{family}:*")
         report, curve = evaluate(model, prefix)

@@ -169,8 +169,6 @@ def _digest(audio: np.ndarray) -> str:
 def fingerprint(config: Config, inputs: Inputs, voices: dict, shards: list[ShardPlan]) -> str:
     """sha256 of everything that decides the examples (not the train and detector sections)."""
     recipe = config.to_dict()
-    if not inputs.hard_negatives:  # the share draws nothing then: datasets made before it existed stay valid
-        del recipe["synth"]["hard_negative_share"]
     plan = {
         "config": {key: recipe[key] for key in ("phrase", "seed", "features", "model", "synth")},
         "voices": voices,
@@ -179,8 +177,10 @@ def fingerprint(config: Config, inputs: Inputs, voices: dict, shards: list[Shard
         "recordings": [[r.name, _digest(r.audio)] for r in inputs.recordings],
         "impulse_responses": [_digest(ir) for ir in inputs.impulse_responses],
     }
-    if inputs.hard_negatives:  # only when given: older datasets keep their fingerprint
+    if inputs.hard_negatives:
         plan["hard_negatives"] = [[c.kind, c.source, c.voice_id, _digest(c.audio)] for c in inputs.hard_negatives]
+    else:  # the share draws nothing then: datasets made before it existed keep their fingerprint
+        del plan["config"]["synth"]["hard_negative_share"]
     return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
 
 

@@ -7,6 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from signals import pitch_hz
 from synth import tts
 from synth.accent import ORTHOGRAPHIES, accent_input, spelled_input
 from synth.tts import EngineMissingError, Prosody, SynthesisError, Voice
@@ -63,7 +64,7 @@ def test_pitch_changes_the_voice_where_supported(voice_id):
     voice = Voice.parse(voice_id)
     assert tts.get_engine(voice.engine).pitch_supported(voice.name)
     low, high = tts.render_many(voice, [("activate", Prosody(pitch=-5)), ("activate", Prosody(pitch=5))])
-    assert _dominant_period(low) > 1.3 * _dominant_period(high)
+    assert pitch_hz(high, RATE) > 1.3 * pitch_hz(low, RATE)
 
 
 def test_espeak_word_gap_lengthens_a_phrase():
@@ -107,15 +108,6 @@ def test_voice_ids_round_trip():
     assert voice == Voice("espeak-ng", "en-us+f3") and voice.id == "espeak-ng:en-us+f3"
     with pytest.raises(SynthesisError):
         Voice.parse("en-us+f3")
-
-
-def _dominant_period(audio: np.ndarray) -> int:
-    """Lag of the autocorrelation peak in the voice range (60-400 Hz), in samples."""
-    x = audio - audio.mean()
-    spectrum = np.fft.rfft(x, 2 * len(x))
-    corr = np.fft.irfft(np.abs(spectrum) ** 2)[: len(x)]
-    lo, hi = RATE // 400, RATE // 60
-    return lo + int(np.argmax(corr[lo:hi]))
 
 
 @pytest.mark.parametrize("language", tts.Espeak.ACCENTS)

@@ -9,6 +9,7 @@ import pytest
 import scipy.linalg
 import scipy.signal
 
+from signals import pitch_hz
 from synth.augment import augment_speech, time_stretch, uneven_tempo
 from synth.vocoder import VoiceChange, levinson, resynthesize
 from wakeword.config import config_from_dict
@@ -28,13 +29,6 @@ def vowel(f0_hz: float, seconds: float = 0.6) -> np.ndarray:
         pole = 0.97 * np.exp(2j * np.pi * f / RATE)
         out = scipy.signal.lfilter([1.0], np.poly([pole, pole.conjugate()]).real, out)
     return (0.3 * out / np.max(np.abs(out))).astype(np.float32)
-
-
-def pitch_hz(audio: np.ndarray) -> float:
-    x = audio - audio.mean()
-    r = np.correlate(x, x, "full")[len(x) - 1 :]
-    lo, hi = RATE // 400, RATE // 60
-    return RATE / (lo + int(np.argmax(r[lo:hi])))
 
 
 def envelope_peaks_hz(audio: np.ndarray, order: int = 12) -> np.ndarray:
@@ -62,7 +56,7 @@ def test_resynthesis_moves_the_pitch_and_keeps_the_formants_and_the_energy():
     change = VoiceChange(f0_scale=1.5, monotone=0.0, smooth_frames=3, breathiness=0.0)
     out = resynthesize(voice, RATE, change, np.random.default_rng(0))
     assert out.dtype == np.float32 and len(out) == len(voice)
-    assert pitch_hz(out[1600:-1600]) == pytest.approx(180.0, rel=0.04)
+    assert pitch_hz(out[1600:-1600], RATE) == pytest.approx(180.0, rel=0.04)
     # Measured on harmonics 180 Hz apart instead of 120, a formant may read a harmonic off.
     formants = envelope_peaks_hz(out)
     for f in FORMANTS_HZ:

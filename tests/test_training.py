@@ -107,6 +107,26 @@ def test_sigint_saves_a_checkpoint_and_resume_matches(reference_run, tiny_datase
     _assert_same_tensors(_checkpoint(out)["model"], _checkpoint(reference_run)["model"])
 
 
+def test_weight_average_is_what_is_saved_and_resumes_exactly(tiny_dataset, tmp_path):  # noqa: F811
+    """With train.weight_average d the saved model is the moving average: after a first step
+    it is that step's weights, after a second (here in a resumed run) d * first + (1 - d) * second."""
+    base = load_config(TINY_CONFIG)
+    decay = 0.75
+    config = dataclasses.replace(base, train=dataclasses.replace(base.train, weight_average=decay))
+    out, quiet = tmp_path / "run", (lambda line: None)
+    train(config, tiny_dataset, out, device="cpu", max_steps=1, log=quiet)
+    first = _checkpoint(out)["model"]
+    _assert_same_tensors(load_model(out / "model.pt").model.state_dict(), first)
+
+    train(config, tiny_dataset, out, resume=True, device="cpu", max_steps=2, log=quiet)
+    second = _checkpoint(out)["model"]
+    saved = load_model(out / "model.pt").model.state_dict()
+    moved = [k for k in first if first[k].is_floating_point() and not torch.equal(first[k], second[k])]
+    assert moved, "the second step changed no weight"
+    for key in moved:
+        torch.testing.assert_close(saved[key], decay * first[key] + (1 - decay) * second[key])
+
+
 def test_two_process_ddp_ranks_end_with_identical_weights(tiny_dataset, tmp_path):  # noqa: F811
     out = tmp_path / "ddp"
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -211,8 +231,12 @@ def test_vocal_tract_warp_moves_formants_and_keeps_time():
     assert centers[int(lowered[0, 2].argmax())] < centers[20]
 
 
-def test_vocal_tract_warp_range_is_validated(tmp_path):
-    text = TINY_CONFIG.read_text().replace("num_threads: 1", "num_threads: 1\n  vocal_tract_warp: [1.1, 1.3]")
+@pytest.mark.parametrize(("setting", "message"), [
+    ("vocal_tract_warp: [1.1, 1.3]", r"train.vocal_tract_warp must be \[low, high\]"),
+    ("weight_average: 1.0", r"train.weight_average must be in \[0, 1\)"),
+])
+def test_train_settings_are_validated(setting, message, tmp_path):
+    text = TINY_CONFIG.read_text().replace("num_threads: 1", f"num_threads: 1\n  {setting}")
     (tmp_path / "bad.yaml").write_text(text)
-    with pytest.raises(ConfigError, match=r"train.vocal_tract_warp must be \[low, high\]"):
+    with pytest.raises(ConfigError, match=message):
         load_config(tmp_path / "bad.yaml")

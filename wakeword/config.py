@@ -165,6 +165,10 @@ class TrainConfig:
     # whose negatives include the clips that model mistakes for the phrase (synth mine;
     # synth.hard_negative_share). 0: one stage.
     finetune_epochs: int = 0
+    # Validate and save an exponential moving average of the weights (and BatchNorm
+    # statistics), with this decay per optimizer step, instead of the last step's
+    # weights: one noisy batch no longer decides the model. 0: off.
+    weight_average: float = 0.0
 
     def validate(self) -> None:
         _require(self.epochs >= 1 and self.batch_size >= 1, "train.epochs and train.batch_size must be >= 1")
@@ -179,6 +183,7 @@ class TrainConfig:
         _require(self.val_false_accepts_per_hour > 0, "train.val_false_accepts_per_hour must be positive")
         _require(0 < self.warmup_share < 1, "train.warmup_share must be in (0, 1)")
         _require(0 <= self.stream_carry <= 1, "train.stream_carry must be in [0, 1]")
+        _require(0 <= self.weight_average < 1, "train.weight_average must be in [0, 1)")
         low, high = self.vocal_tract_warp
         _require(0.5 <= low <= 1.0 <= high <= 2.0, "train.vocal_tract_warp must be [low, high] with 0.5 <= low <= 1 <= high <= 2")
 

@@ -48,6 +48,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
@@ -383,7 +384,13 @@ class _Run:
             self.optimizer, max_lr=tc.learning_rate, total_steps=tc.epochs * self.batches_per_epoch, pct_start=tc.warmup_share
         )
         self.criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(tc.pos_weight, device=device))
+        self.average = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(tc.weight_average), use_buffers=True) if tc.weight_average else None
         self.progress = _Progress()
+
+    @property
+    def judged(self) -> WakewordModel:
+        """The weights that are validated and saved: the moving average when there is one."""
+        return self.average.module if self.average else self.model
 
     # -- checkpoints -------------------------------------------------------------
 
@@ -419,6 +426,7 @@ class _Run:
                 "model": {k: v.cpu() for k, v in self.model.state_dict().items()},
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
+                "average": self.average.state_dict() if self.average else None,
                 "progress": dataclasses.asdict(self.progress),
                 "ranks": ranks,
             },
@@ -431,6 +439,8 @@ class _Run:
         self.model.load_state_dict(blob["model"])
         self.optimizer.load_state_dict(blob["optimizer"])
         self.scheduler.load_state_dict(blob["scheduler"])
+        if self.average:
+            self.average.load_state_dict(blob["average"])
         self.progress = _Progress(**blob["progress"])
         mine = blob["ranks"][self.ranks.rank]
         torch.set_rng_state(mine["torch_rng"])
@@ -507,6 +517,8 @@ class _Run:
             nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip_norm)
         self.optimizer.step()
         self.scheduler.step()
+        if self.average:
+            self.average.update_parameters(self.model)
         rs.carry = [h.detach() for h in new_hidden]
         return loss.item()
 
@@ -514,7 +526,7 @@ class _Run:
         p, tc = self.progress, self.config.train
         loss_sum, batches = self.ranks.sum([self.rank_state.loss_sum, float(self.batches_per_epoch)])
         self.ranks.sync_buffers(self.model)
-        metrics = self.ranks.from_main(lambda: evaluate(self.model, self.val_split, self.truth, self.clip_s, self.config, self.ranks.device))
+        metrics = self.ranks.from_main(lambda: evaluate(self.judged, self.val_split, self.truth, self.clip_s, self.config, self.ranks.device))
         p.epoch, p.batch, self.rank_state.loss_sum = p.epoch + 1, 0, 0.0
         seconds = time.monotonic() - started  # training and validation
         entry = {"epoch": p.epoch, "train_loss": loss_sum / batches, **metrics, "lr": self.scheduler.get_last_lr()[0], "steps": p.step, "seconds": round(seconds, 2)}
@@ -522,7 +534,7 @@ class _Run:
         improved = _better(metrics, p.best)
         if improved:
             p.best, p.since_best = entry, 0
-            p.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            p.best_state = {k: v.detach().cpu().clone() for k, v in self.judged.state_dict().items()}
             if self.ranks.main:
                 self.write_model(p.best_state, metrics, p.epoch)
         else:
@@ -574,9 +586,9 @@ class _Run:
             self.write_reports()
         if reason != "interrupted" and self.progress.best is None:
             # Not recorded as best: a resumed run must go on exactly as if never stopped.
-            metrics = self.ranks.from_main(lambda: evaluate(self.model, self.val_split, self.truth, self.clip_s, self.config, self.ranks.device))
+            metrics = self.ranks.from_main(lambda: evaluate(self.judged, self.val_split, self.truth, self.clip_s, self.config, self.ranks.device))
             if self.ranks.main:
-                self.write_model(self.model.state_dict(), metrics, self.progress.epoch)
+                self.write_model(self.judged.state_dict(), metrics, self.progress.epoch)
         return reason
 
 

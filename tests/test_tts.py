@@ -20,6 +20,7 @@ ONE_VOICE_PER_KIND = [
     "flite:kal",  # an 8 kHz voice
     "festival:kal_diphone",
     "festival:cmu_us_slt_arctic_hts",
+    "piper:en_US-joe-medium+plain",  # a neural voice, from a PyPI package
 ]
 
 
@@ -28,7 +29,7 @@ FESTIVAL_ACCENTS = {"czech": "czech_dita", "finnish": "suo_fi_lj_diphone", "ital
                     "catalan": "upc_ca_ona_hts"}
 
 
-def test_voices_are_discovered_for_all_three_engines():
+def test_voices_are_discovered_for_every_engine():
     voices = tts.available_voices()
     ids = [v.id for v in voices]
     assert len(ids) == len(set(ids))
@@ -39,6 +40,7 @@ def test_voices_are_discovered_for_all_three_engines():
     assert "awb_time" not in by_engine["flite"], "a limited-domain voice that only says the time"
     assert {"kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"} <= by_engine["festival"]
     assert set(FESTIVAL_ACCENTS.values()) <= by_engine["festival"], "scripts/setup.sh installs one voice per spelling"
+    assert {f"en_US-joe-medium+{v}" for v in tts.Piper.VARIANTS} == by_engine["piper"]
 
 
 @pytest.mark.parametrize("voice_id", ONE_VOICE_PER_KIND)
@@ -52,7 +54,7 @@ def test_each_engine_renders_a_word_to_trimmed_audible_audio(voice_id):
 
 
 @pytest.mark.parametrize("voice_id", ["espeak-ng:en-us", "flite:slt", "festival:kal_diphone",
-                                      "festival:cmu_us_slt_arctic_hts"])
+                                      "festival:cmu_us_slt_arctic_hts", "piper:en_US-joe-medium+flat"])
 def test_rate_changes_duration(voice_id):
     slow, fast = tts.render_many(Voice.parse(voice_id), [("activate the lights", Prosody(rate=0.75)),
                                                          ("activate the lights", Prosody(rate=1.3))])
@@ -80,6 +82,22 @@ def test_festival_batch_reports_each_failure_alone():
     assert isinstance(results[1], SynthesisError) and "empty" in str(results[1])
 
 
+def test_piper_batch_keeps_each_text_with_its_own_rate_and_order():
+    voice = Voice("piper", "en_US-joe-medium+lively")
+    short, long_, slow = tts.render_many(voice, [("yes", Prosody()), ("Could you pass me the salt, please?", Prosody()),
+                                                 ("yes", Prosody(rate=0.75))])
+    assert len(long_) > 3 * len(short)
+    assert len(slow) > 1.15 * len(short)
+
+
+def test_piper_variants_differ_in_delivery():
+    flat, loose = (tts.render(Voice("piper", f"en_US-joe-medium+{v}"), "Did you remember to lock the door?")
+                   for v in ("flat", "loose"))
+    assert not np.array_equal(flat[: len(loose)], loose[: len(flat)])
+    with pytest.raises(SynthesisError, match="unknown piper voice"):
+        tts.render(Voice("piper", "en_US-joe-medium+shouting"), "activate")
+
+
 def test_empty_text_is_a_one_line_error():
     with pytest.raises(SynthesisError) as err:
         tts.render(Voice("espeak-ng", "en-us"), "")
@@ -88,9 +106,12 @@ def test_empty_text_is_a_one_line_error():
 
 def test_an_engine_asked_for_but_missing_names_its_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing installed on this PATH
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))  # nor beside this interpreter
     assert tts.available_voices() == []  # not asked for by name: simply absent
     with pytest.raises(EngineMissingError, match=r"apt-get install festival"):
         tts.available_voices(["festival"])
+    with pytest.raises(EngineMissingError, match=r"pip install piper-tts"):
+        tts.available_voices(["piper"])
     with pytest.raises(SynthesisError, match="unknown TTS engine 'sapi'"):
         tts.available_voices(["sapi"])
 

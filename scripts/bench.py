@@ -24,6 +24,11 @@ SECTIONS = {
     "synth": ("Dataset synthesis throughput", [PY, "scripts/bench_synth.py"]),
     "detect": ("Streaming detection: CPU, latency, memory, soak", [PY, "scripts/bench_detect.py"]),
     "quality": ("Bundled model quality on the held-out stream", [PY, "scripts/bench_quality.py"]),
+    # A neural voice no training recipe here hears (make model leaves piper out): the
+    # nearest to a person's speech this machine can make. About 10 min with its clips.
+    "natural": ("Bundled model on a neural voice it never heard (piper)",
+                [PY, "scripts/bench_quality.py", "--engine", "piper", "--build", "build/natural", "--minutes", "120",
+                 "--plot", "docs/det_natural.png"]),
     # Slow (one dataset and one training per engine family): about 15 min a family.
     "generalization": ("Generalization: speech levels, leave one engine family out", [PY, "scripts/bench_generalization.py"]),
 }

@@ -5,6 +5,8 @@ held out of training, then splits the same events by time to check that one long
 streaming pass does not drift (recall in the first vs the last quarter hour).
 Default: the bundled model and build/activate/stream_240min.{wav,json} (`make model`
 makes the clips; this script makes the stream from them when it is missing).
+With --engine, the stream is spoken only by that engine's voices, which it renders first
+(`synth speak`, resumable): e.g. piper's neural voice, the closest here to a person.
 """
 
 from __future__ import annotations
@@ -81,16 +83,24 @@ def main() -> int:
     # sentence; one-hour streams put the same model anywhere from 72 to 88 % (docs/levers.md, 4).
     parser.add_argument("--minutes", type=float, default=240.0)
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "det_activate.png")
+    parser.add_argument("--engine", help="speak the stream with this engine's voices only (rendered into BUILD/clips); "
+                        "they must be voices the model never trained on")
     args = parser.parse_args()
 
     stream = args.build / f"stream_{args.minutes:g}min"
+    clips = args.build / "clips"
+    if args.engine and not stream.with_suffix(".json").exists():
+        phrase = load_model(args.model).phrase
+        for kind, count in (("positives", ["--count", "140"]), ("negatives", ["--negatives", "--count", "1000"])):
+            run([str(BIN / "synth"), "speak", phrase, *count, "--engines", args.engine, "--out", str(clips / kind)])
     if not stream.with_suffix(".json").exists():
-        clips = args.build / "clips"
         if not (clips / "positives").is_dir():
             print(f"Skipped: no clips in `{rel(clips)}`; run `make model` first.")
             return 0
+        only = ["--voices", f"{args.engine}:*"] if args.engine else []
         run([str(BIN / "synth"), "stream", "--config", str(args.config), "--positives", str(clips / "positives"),
-             "--negatives", str(clips / "negatives"), "--minutes", str(args.minutes), "--out", str(stream), "--quiet"])
+             "--negatives", str(clips / "negatives"), "--minutes", str(args.minutes), "--out", str(stream), "--quiet",
+             *only])
     audio, truth_path = stream.with_suffix(".wav"), stream.with_suffix(".json")
     truth = Truth.load(truth_path)
     voices = json.loads(truth_path.read_text()).get("voices", [])
@@ -126,7 +136,7 @@ def main() -> int:
     if history.exists():
         epochs = json.loads(history.read_text())["history"]
         print(f"| training (`{rel(history)}`) | {len(epochs)} epochs, {sum(e['seconds'] for e in epochs) / 60:.1f} min |")
-    else:
+    elif not args.engine:  # a stream of one engine: the quality section says how the model was trained
         print(f"| training | not run on this machine: `make model` writes `{rel(history)}` |")
     print(f"\nDET curve: ![DET]({rel(args.plot).removeprefix('docs/')})\n")
     by_engine(json.loads(truth_path.read_text()), times, scores, model, budgets.get(1.0))

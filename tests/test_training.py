@@ -17,10 +17,10 @@ import torch
 from train_fixtures import TINY_CONFIG, tiny_dataset  # noqa: F401 (fixture)
 from wakeword import __version__
 from wakeword.cli import main
-from wakeword.config import load_config
+from wakeword.config import TrainConfig, load_config
 from wakeword.errors import ConfigError
 from wakeword.modelfile import load_model
-from wakeword.training import band_centers_hz, train, vocal_tract_warp
+from wakeword.training import band_centers_hz, step_loss, train, vocal_tract_warp
 
 EPOCHS = load_config(TINY_CONFIG).train.epochs
 
@@ -231,7 +231,20 @@ def test_vocal_tract_warp_moves_formants_and_keeps_time():
     assert centers[int(lowered[0, 2].argmax())] < centers[20]
 
 
+def test_focal_loss_spares_steps_already_right_and_keeps_the_wrong_ones():
+    logits = torch.tensor([[6.0, -6.0, 0.0, -6.0]])
+    labels = torch.tensor([[1.0, 0.0, 1.0, 1.0]])
+    plain = step_loss(logits, labels, TrainConfig())
+    expected = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(5.0), reduction="none")(logits, labels)
+    assert torch.equal(plain, expected)
+    focal = step_loss(logits, labels, TrainConfig(focal_gamma=2.0))
+    assert (focal[0, :2] < 1e-4 * plain[0, :2]).all()  # confident and right: all but gone
+    assert torch.allclose(focal[0, 2], plain[0, 2] / 4)  # undecided: (1 - 0.5)^2
+    assert focal[0, 3] > 0.99 * plain[0, 3]  # confident and wrong: kept
+
+
 @pytest.mark.parametrize(("setting", "message"), [
+    ("focal_gamma: -1", r"train.focal_gamma must be >= 0"),
     ("vocal_tract_warp: [1.1, 1.3]", r"train.vocal_tract_warp must be \[low, high\]"),
     ("weight_average: 1.0", r"train.weight_average must be in \[0, 1\)"),
 ])

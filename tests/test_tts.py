@@ -9,6 +9,7 @@ import pytest
 
 from signals import pitch_hz
 from synth import tts
+from synth.cli import main as synth_main
 from synth.accent import ORTHOGRAPHIES, accent_input, spelled_input
 from synth.tts import EngineMissingError, Prosody, SynthesisError, Voice
 
@@ -96,6 +97,44 @@ def test_piper_variants_differ_in_delivery():
     assert not np.array_equal(flat[: len(loose)], loose[: len(flat)])
     with pytest.raises(SynthesisError, match="unknown piper voice"):
         tts.render(Voice("piper", "en_US-joe-medium+shouting"), "activate")
+
+
+@pytest.fixture
+def piper_voice_folder(tmp_path, monkeypatch):
+    """A folder of downloaded piper voices, named by WAKEWORD_PIPER_VOICES: here the
+    packaged voice under another name, as a user's download would sit."""
+    packaged = tts._piper_models()["en_US-joe-medium"]
+    folder = tmp_path / "voices"
+    folder.mkdir()
+    for suffix in ("", ".json"):
+        (folder / f"en_GB-downloaded-low.onnx{suffix}").symlink_to(f"{packaged}{suffix}")
+    (folder / "half-a-voice.onnx.json").symlink_to(f"{packaged}.json")  # no model beside it
+    monkeypatch.setenv(tts.PIPER_VOICES_ENV, f"{tmp_path / 'empty'}")
+    tts._piper_models.cache_clear()
+    yield folder
+    tts._piper_models.cache_clear()  # the environment is restored; drop what it found
+
+
+def test_piper_reads_voices_from_folders_named_in_the_environment(piper_voice_folder, monkeypatch):
+    with pytest.raises(SynthesisError, match=f"{tts.PIPER_VOICES_ENV} names .*empty, which is not a folder of piper voices"):
+        tts.available_voices(["piper"])
+    monkeypatch.setenv(tts.PIPER_VOICES_ENV, f"{piper_voice_folder}")
+    tts._piper_models.cache_clear()
+    voices = {v.id for v in tts.available_voices(["piper"])}
+    assert {"piper:en_GB-downloaded-low+plain", "piper:en_US-joe-medium+plain"} <= voices
+    assert not any("half-a-voice" in v for v in voices)
+    audio = tts.render(Voice("piper", "en_GB-downloaded-low+flat"), "activate")
+    assert 0.3 < len(audio) / RATE < 1.5
+
+
+def test_synth_voices_lists_what_speak_would_use(piper_voice_folder, monkeypatch, capsys):
+    monkeypatch.setenv(tts.PIPER_VOICES_ENV, f"{piper_voice_folder}")
+    tts._piper_models.cache_clear()
+    assert synth_main(["voices", "--engines", "flite,piper", "--exclude-voices", "*+loose,flite:kal*"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == ["flite:awb", "flite:rms", "flite:slt"]
+    assert "piper:en_GB-downloaded-low+flat" in lines and not any(line.endswith("+loose") for line in lines)
+    assert lines[-1] == "synth voices: 9 voices: 3 flite, 6 piper"
 
 
 def test_empty_text_is_a_one_line_error():

@@ -169,6 +169,8 @@ class TrainConfig:
     # statistics), with this decay per optimizer step, instead of the last step's
     # weights: one noisy batch no longer decides the model. 0: off.
     weight_average: float = 0.0
+    # Focal loss: each step's loss scaled by (1 - p_true)^gamma. 0: plain weighted BCE.
+    focal_gamma: float = 0.0
 
     def validate(self) -> None:
         _require(self.epochs >= 1 and self.batch_size >= 1, "train.epochs and train.batch_size must be >= 1")
@@ -184,6 +186,7 @@ class TrainConfig:
         _require(0 < self.warmup_share < 1, "train.warmup_share must be in (0, 1)")
         _require(0 <= self.stream_carry <= 1, "train.stream_carry must be in [0, 1]")
         _require(0 <= self.weight_average < 1, "train.weight_average must be in [0, 1)")
+        _require(self.focal_gamma >= 0, "train.focal_gamma must be >= 0")
         low, high = self.vocal_tract_warp
         _require(0.5 <= low <= 1.0 <= high <= 2.0, "train.vocal_tract_warp must be [low, high] with 0.5 <= low <= 1 <= high <= 2")
 

@@ -275,12 +275,23 @@ def _start_hidden(carry: list[torch.Tensor] | None, batch: int, keep_prob: float
     return hidden
 
 
+def step_loss(logits: torch.Tensor, labels: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """Per-step binary cross-entropy, positives weighted by `pos_weight`; with
+    `focal_gamma` > 0 each step's loss is scaled by (1 - p_true)^gamma (focal loss), so
+    steps the model already gets right stop pulling their logits further out."""
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=logits.new_tensor(config.pos_weight), reduction="none")
+    if config.focal_gamma:
+        p = torch.sigmoid(logits)
+        p_true = labels * p + (1 - labels) * (1 - p)
+        loss = loss * (1 - p_true).pow(config.focal_gamma)
+    return loss
+
+
 @torch.no_grad()
-def score_split(model: WakewordModel, split: Split, pos_weight: float, device: torch.device) -> tuple[np.ndarray, float]:
+def score_split(model: WakewordModel, split: Split, config: TrainConfig, device: torch.device) -> tuple[np.ndarray, float]:
     """Probabilities (examples, steps) with GRU states carried across examples, and the mean loss."""
     was_training = model.training
     model.eval()
-    criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=device), reduction="sum")
     rows = min(VAL_STREAMS, len(split))
     hidden: list[torch.Tensor] | None = None
     probs, loss = [], 0.0
@@ -288,7 +299,7 @@ def score_split(model: WakewordModel, split: Split, pos_weight: float, device: t
         x = torch.from_numpy(split.features[start : start + rows]).to(device).float()
         y = torch.from_numpy(split.labels[start : start + rows]).to(device).float()
         logits, hidden = model.forward_with_state(x, hidden and [h[:, : len(x)] for h in hidden])
-        loss += float(criterion(logits, y))
+        loss += float(step_loss(logits, y, config).sum())
         probs.append(torch.sigmoid(logits).cpu().numpy())
     model.train(was_training)
     return np.concatenate(probs), loss / split.labels.size
@@ -296,7 +307,7 @@ def score_split(model: WakewordModel, split: Split, pos_weight: float, device: t
 
 def evaluate(model: WakewordModel, split: Split, truth: Truth, clip_s: float, config: Config, device: torch.device) -> dict[str, Any]:
     """Val metrics: loss, and recall at the false-accept budget with its threshold."""
-    probs, loss = score_split(model, split, config.train.pos_weight, device)
+    probs, loss = score_split(model, split, config.train, device)
     offsets = np.arange(len(split))[:, None] * clip_s
     times = (offsets + step_end_seconds(np.arange(probs.shape[1]), config.features, config.model)[None, :]).ravel()
     best = best_at_false_accept_rate(sweep(times, probs.ravel(), truth, config.detector), config.train.val_false_accepts_per_hour)
@@ -384,7 +395,6 @@ class _Run:
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=tc.learning_rate, total_steps=tc.epochs * self.batches_per_epoch, pct_start=tc.warmup_share
         )
-        self.criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(tc.pos_weight, device=device))
         self.average = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(tc.weight_average), use_buffers=True) if tc.weight_average else None
         self.progress = _Progress()
 
@@ -515,7 +525,7 @@ class _Run:
         y = self.labels[idx].float()
         hidden = _start_hidden(rs.carry, len(indices), tc.stream_carry, rs.generator)
         logits, new_hidden = self.net(x, hidden)
-        loss = self.criterion(logits, y)
+        loss = step_loss(logits, y, tc).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip_norm:

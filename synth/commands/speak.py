@@ -94,6 +94,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--negatives", action="store_true",
                    help="say hard negatives (parts, sound-alikes, one word swapped) and ordinary words and "
                         "sentences instead of the phrase; never anything that contains the phrase")
+    add_voice_options(p)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the sampling (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=0, help="parallel workers (default: 0 = all cores)")
+    p.set_defaults(func=run)
+
+
+def add_voice_options(p: argparse.ArgumentParser) -> None:
+    """--engines, --voices and --exclude-voices: which voices speak (see `chosen_voices`)."""
     p.add_argument("--engines", help=f"comma-separated engines to use, each must be installed (default: every "
                                      f"installed one of {', '.join(ENGINES)})")
     p.add_argument("--voices", action="append", default=[], metavar="GLOBS",
@@ -102,17 +110,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exclude-voices", action="append", default=[], metavar="GLOBS",
                    help="leave out voices matching these comma-separated glob patterns (e.g. held-out "
                         "evaluation voices); repeatable")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the sampling (default: %(default)s)")
-    p.add_argument("--jobs", type=int, default=0, help="parallel workers (default: 0 = all cores)")
-    p.set_defaults(func=run)
+
+
+def chosen_voices(args: argparse.Namespace) -> list[Voice]:
+    """The installed voices that `add_voice_options`' options leave."""
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()] if args.engines else None
+    return select_voices(available_voices(engines), _globs(args.voices), _globs(args.exclude_voices))
 
 
 def run(args: argparse.Namespace) -> int:
     count = args.count if args.count is not None else DEFAULT_NEGATIVES if args.negatives else DEFAULT_POSITIVES
     if count < 1:
         raise SynthesisError("--count must be at least 1")
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()] if args.engines else None
-    voices = select_voices(available_voices(engines), _globs(args.voices), _globs(args.exclude_voices))
+    voices = chosen_voices(args)
     texts = texts_for(args.phrase, args.negatives)
     renditions = plan(voices, texts, count, args.seed)
     out: Path = args.out

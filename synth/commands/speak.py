@@ -44,9 +44,10 @@ EPILOG = """examples:
 
 Every available voice (espeak-ng English voices and accents x variants, every flite
 voice, the installed festival voices of English, Czech, Finnish, Italian and Catalan,
-piper's neural voices from pip packages x delivery variants) is combined with speaking
-rates, pitches and (for several words) word gaps; the renditions are spread evenly over engines and
-voices, deterministically for a --seed. Files already rendered are kept (resume).
+piper's neural voices from pip packages and $WAKEWORD_PIPER_VOICES x delivery variants;
+`synth voices` lists them all) is combined with speaking rates, pitches and (for several
+words) word gaps; the renditions are spread evenly over engines and voices,
+deterministically for a --seed. Files already rendered are kept (resume).
 An accent is a voice of another language saying the English phonemes of the text with
 its own sounds (Polish: 'aktivejt'), never reading the English spelling by its rules;
 festival's voices read the phonemes written in their language's spelling (Czech

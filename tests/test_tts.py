@@ -84,7 +84,7 @@ def test_festival_batch_reports_each_failure_alone():
 
 
 def test_piper_batch_keeps_each_text_with_its_own_rate_and_order():
-    voice = Voice("piper", "en_US-joe-medium+lively")
+    voice = Voice("piper", "en_US-joe-medium+flat")  # the least duration noise: only the rate moves length
     short, long_, slow = tts.render_many(voice, [("yes", Prosody()), ("Could you pass me the salt, please?", Prosody()),
                                                  ("yes", Prosody(rate=0.75))])
     assert len(long_) > 3 * len(short)

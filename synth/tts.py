@@ -381,7 +381,7 @@ def _piper_models() -> dict[str, Path]:
     for folder in filter(None, os.environ.get(PIPER_VOICES_ENV, "").split(os.pathsep)):
         if not Path(folder).is_dir():
             raise SynthesisError(f"{PIPER_VOICES_ENV} names {folder}, which is not a folder of piper voices")
-        found += sorted(Path(folder).glob("*.onnx.json"))
+        found += Path(folder).glob("*.onnx.json")
     models: dict[str, Path] = {}
     for config in found:
         onnx = config.with_name(config.name.removesuffix(".json"))

@@ -115,7 +115,7 @@ def add_voice_options(p: argparse.ArgumentParser) -> None:
 
 def chosen_voices(args: argparse.Namespace) -> list[Voice]:
     """The installed voices that `add_voice_options`' options leave."""
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()] if args.engines else None
+    engines = _globs([args.engines]) if args.engines else None
     return select_voices(available_voices(engines), _globs(args.voices), _globs(args.exclude_voices))
 
 

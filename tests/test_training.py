@@ -20,7 +20,7 @@ from wakeword.cli import main
 from wakeword.config import TrainConfig, load_config
 from wakeword.errors import ConfigError
 from wakeword.modelfile import load_model
-from wakeword.training import band_centers_hz, oversmooth, step_loss, train, vocal_tract_warp
+from wakeword.training import band_centers_hz, step_loss, train, vocal_tract_warp
 
 EPOCHS = load_config(TINY_CONFIG).train.epochs
 
@@ -243,28 +243,7 @@ def test_focal_loss_spares_steps_already_right_and_keeps_the_wrong_ones():
     assert focal[0, 3] > 0.99 * plain[0, 3]  # confident and wrong: kept
 
 
-def test_oversmooth_blurs_the_chosen_examples_in_place_and_leaves_the_rest():
-    features = torch.zeros(64, 41, 40)
-    features[:, 20, 20] = 1.0  # one spectral peak in one frame
-    generator = torch.Generator().manual_seed(0)
-    assert torch.equal(oversmooth(features, TrainConfig(), generator), features)
-    assert torch.equal(generator.get_state(), torch.Generator().manual_seed(0).get_state())  # off: draws nothing
-    config = TrainConfig(oversmooth_prob=0.5, oversmooth_frames=(2.0, 2.0), oversmooth_bands=(1.0, 1.0))
-    smoothed = oversmooth(features, config, generator)
-    blurred = smoothed[:, 20, 20] < 1.0
-    assert 16 <= int(blurred.sum()) <= 48  # about half the examples
-    assert torch.equal(smoothed[~blurred], features[~blurred])
-    one = smoothed[blurred][0]
-    assert torch.allclose(one.sum(), torch.tensor(1.0))  # energy kept, only spread
-    assert one[:, 20].argmax() == 20 and one[20].argmax() == 20  # centred: labels stay aligned
-    assert one[18, 20] > 0.1 * one[20, 20] and one[20, 18] < 0.2 * one[20, 20]  # sigma 2 frames, 1 band
-    wider = oversmooth(features, dataclasses.replace(config, oversmooth_prob=1.0, oversmooth_frames=(3.0, 3.0)), generator)
-    assert wider[0, 20, 20] < one[20, 20]
-
-
 @pytest.mark.parametrize(("setting", "message"), [
-    ("oversmooth_prob: 2", r"train.oversmooth_prob must be in \[0, 1\]"),
-    ("oversmooth_frames: [2, 1]", r"train.oversmooth_frames must be \[low, high\]"),
     ("focal_gamma: -1", r"train.focal_gamma must be >= 0"),
     ("vocal_tract_warp: [1.1, 1.3]", r"train.vocal_tract_warp must be \[low, high\]"),
     ("weight_average: 1.0", r"train.weight_average must be in \[0, 1\)"),

@@ -171,13 +171,6 @@ class TrainConfig:
     weight_average: float = 0.0
     # Focal loss: each step's loss scaled by (1 - p_true)^gamma. 0: plain weighted BCE.
     focal_gamma: float = 0.0
-    # Over-smoothing: this share of examples has its features blurred by a Gaussian whose
-    # width is drawn from oversmooth_frames (across 10 ms frames) and oversmooth_bands
-    # (across mel bands). Statistical-parametric voices (HTS) sound this way: flattened
-    # trajectories, broad formants. 0: off.
-    oversmooth_prob: float = 0.0
-    oversmooth_frames: tuple[float, float] = (0.5, 2.5)
-    oversmooth_bands: tuple[float, float] = (0.5, 1.5)
 
     def validate(self) -> None:
         _require(self.epochs >= 1 and self.batch_size >= 1, "train.epochs and train.batch_size must be >= 1")
@@ -194,10 +187,6 @@ class TrainConfig:
         _require(0 <= self.stream_carry <= 1, "train.stream_carry must be in [0, 1]")
         _require(0 <= self.weight_average < 1, "train.weight_average must be in [0, 1)")
         _require(self.focal_gamma >= 0, "train.focal_gamma must be >= 0")
-        _require(0 <= self.oversmooth_prob <= 1, "train.oversmooth_prob must be in [0, 1]")
-        for name in ("oversmooth_frames", "oversmooth_bands"):
-            low, high = getattr(self, name)
-            _require(0 < low <= high <= 4, f"train.{name} must be [low, high] with 0 < low <= high <= 4")
         low, high = self.vocal_tract_warp
         _require(0.5 <= low <= 1.0 <= high <= 2.0, "train.vocal_tract_warp must be [low, high] with 0.5 <= low <= 1 <= high <= 2")
 

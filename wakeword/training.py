@@ -261,40 +261,6 @@ def vocal_tract_warp(features: torch.Tensor, centers_hz: torch.Tensor, warp: tup
     return below + frac * (above - below)
 
 
-def _gaussian_blur(features: torch.Tensor, sigma: torch.Tensor, dim: int) -> torch.Tensor:
-    """Blur each example along `dim` by its own Gaussian (sigma per example), edges repeated."""
-    radius = int(math.ceil(3 * float(sigma.max())))
-    offsets = torch.arange(-radius, radius + 1, dtype=features.dtype, device=features.device)
-    weights = torch.exp(-0.5 * (offsets[None, :] / sigma[:, None].to(features)) ** 2)
-    weights = weights / weights.sum(dim=1, keepdim=True)  # (batch, taps)
-    length = features.shape[dim]
-    index = (torch.arange(length, device=features.device)[:, None] + offsets.long()[None, :]).clamp(0, length - 1)
-    taps = features.index_select(dim, index.flatten()).unflatten(dim, (length, len(offsets)))
-    shape = [len(features)] + [1] * (taps.dim() - 1)
-    shape[dim + 1] = len(offsets)
-    return (taps * weights.view(shape)).sum(dim=dim + 1)
-
-
-def oversmooth(features: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
-    """Blur a random share of examples across frames and bands (train.oversmooth_*)."""
-    if not config.oversmooth_prob:
-        return features
-    batch = len(features)
-    chosen = torch.rand(batch, generator=generator) < config.oversmooth_prob
-
-    def draw(bounds: tuple[float, float]) -> torch.Tensor:
-        low, high = bounds
-        return low + torch.rand(batch, generator=generator) * (high - low)
-
-    frames_sigma, bands_sigma = draw(config.oversmooth_frames), draw(config.oversmooth_bands)
-    if not chosen.any():
-        return features
-    picked = chosen.nonzero().squeeze(1)
-    blurred = _gaussian_blur(features[picked.to(features.device)], frames_sigma[picked], dim=1)
-    blurred = _gaussian_blur(blurred, bands_sigma[picked], dim=2)
-    return features.index_copy(0, picked.to(features.device), blurred)
-
-
 def _start_hidden(carry: list[torch.Tensor] | None, batch: int, keep_prob: float, generator: torch.Generator) -> list[torch.Tensor] | None:
     """Each row's starting GRU state: the row's carried state with probability keep_prob, else zero."""
     if carry is None:
@@ -555,7 +521,6 @@ class _Run:
         tc, rs = self.config.train, self.rank_state
         idx = torch.as_tensor(indices, device=self.ranks.device)
         x = vocal_tract_warp(self.features[idx].float(), self.band_centers, tc.vocal_tract_warp, rs.generator)
-        x = oversmooth(x, tc, rs.generator)
         x = spec_augment(x, tc, rs.generator)
         y = self.labels[idx].float()
         hidden = _start_hidden(rs.carry, len(indices), tc.stream_carry, rs.generator)

@@ -35,6 +35,16 @@ def test_every_help_prints_usage_and_exits_zero(prog):
         assert "example" in proc.stdout.lower(), f"{argv}: --help shows no example"
 
 
+def test_building_the_parsers_imports_no_torch():
+    # Every --help builds both parsers; torch alone costs seconds of start-up.
+    code = ("import sys; from wakeword.cli import build_parser; from synth.cli import build_synth_parser; "
+            "build_parser(); build_synth_parser(); print(sorted(m for m in ('torch', 'scipy.signal', 'matplotlib') "
+            "if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
 def test_default_configs_load_and_validate():
     for path in sorted((ROOT / "configs").glob("*.yaml")):
         config = load_config(path)

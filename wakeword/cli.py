@@ -2,6 +2,8 @@
 
 Each subcommand is a module in `wakeword.commands` with `add_parser(subparsers)` and
 `run(args) -> int`. Errors a user can cause are `WakewordError`s: printed as one line.
+A command module imports what needs torch inside `run`: building the parser imports every
+command, and `--help` should not wait seconds for torch.
 """
 
 from __future__ import annotations

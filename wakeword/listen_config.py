@@ -15,7 +15,6 @@ import yaml
 
 from .config import DetectorConfig, _require, from_dict, read_yaml_file
 from .errors import ConfigError
-from .modelfile import bundled_model_path
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,8 @@ class ListenConfig:
         )
 
     def to_yaml(self) -> str:
+        from .modelfile import bundled_model_path  # here: `listen --help` reads FIELDS, and need not wait for torch
+
         data = dataclasses.asdict(self)
         data["models"] = [str(p) for p in self.models] or [str(bundled_model_path())]
         return yaml.safe_dump({"listen": data}, sort_keys=False)

@@ -13,7 +13,7 @@ import json
 import struct
 import sys
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from tqdm import tqdm
@@ -23,9 +23,11 @@ from ..config import DetectorConfig
 from ..detection import Event
 from ..errors import AudioError, ConfigError
 from ..fileio import atomic_write_bytes
-from ..modelfile import LoadedModel, load_models
-from ..scoring import Scores
-from ..streaming import StreamingDetector, use_one_thread
+
+if TYPE_CHECKING:
+    from ..modelfile import LoadedModel
+    from ..scoring import Scores
+    from ..streaming import StreamingDetector
 
 RAW_RATE = 16000
 # A pipe is read in blocks this long: an event is printed at most this much after its audio.
@@ -107,6 +109,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..modelfile import load_models
+    from ..streaming import StreamingDetector, use_one_thread
+
     if args.rate is not None and args.input != "-":
         raise ConfigError("--rate is for raw audio on stdin (-); a file's own sample rate is used")
     if args.rate is not None and args.rate <= 0:
@@ -133,6 +138,8 @@ def stream_through(
 ) -> Scores | None:
     """Run a whole stream through the engine, calling `on_event` as events happen;
     the scores of every step when `keep_scores` (else memory stays constant)."""
+    from ..scoring import Scores
+
     times, values = [], []
     total = stream.frames / stream.sample_rate if stream.frames else None
     with tqdm(total=total, unit="s", unit_scale=True, desc="audio", disable=total is None or not sys.stderr.isatty()) as bar:

@@ -19,8 +19,6 @@ from ..audio import open_audio_stream
 from ..errors import DataError
 from ..evaluation import EvalResult, Truth, best_at_false_accept_rate, match_events, sweep
 from ..plots import plot_det
-from ..modelfile import load_models
-from ..streaming import StreamingDetector, use_one_thread
 from .detect import add_detector_options, detector_config, save_scores, stream_through
 
 # Recall is reported at these false-accept budgets (per hour of audio).
@@ -64,6 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..modelfile import load_models
+    from ..streaming import StreamingDetector, use_one_thread
+
     use_one_thread()
     (model,) = load_models([args.model] if args.model else None)
     truth = Truth.load(args.truth)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..modelfile import bundled_model_path, load_model
-from ..model import count_parameters
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -23,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..model import count_parameters
+    from ..modelfile import bundled_model_path, load_model
+
     loaded = load_model(args.model or bundled_model_path())
     info = {
         "path": str(loaded.path),

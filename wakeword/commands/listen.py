@@ -7,10 +7,7 @@ import logging
 import os
 import sys
 
-
-from ..daemon import Listener
 from ..listen_config import FIELDS, ListenConfig, load_listen_config
-from ..streaming import use_one_thread
 
 EPILOG = """examples:
   wakeword listen                                   # bundled "activate" model, default microphone
@@ -82,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(load().to_yaml())
         return 0
+    from ..daemon import Listener
+    from ..streaming import use_one_thread
+
     use_one_thread()
     _setup_logging()
     code = Listener(load).run()

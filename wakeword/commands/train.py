@@ -8,7 +8,6 @@ import sys
 
 from ..config import Config, load_config
 from ..errors import ConfigError
-from ..training import train
 
 DESCRIPTION = """\
 Train a wake-word model on a dataset made by `synth generate`.
@@ -76,6 +75,8 @@ def _with_overrides(config: Config, args: argparse.Namespace) -> Config:
 def run(args: argparse.Namespace) -> int:
     if args.max_steps is not None and args.max_steps < 1:
         raise ConfigError("--max-steps must be at least 1")
+    from ..training import train
+
     config = _with_overrides(load_config(args.config), args)
     result = train(config, args.data, args.out, resume=args.resume, device=args.device, max_steps=args.max_steps, init=args.init)
     if result.stopped == "interrupted":

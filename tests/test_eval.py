@@ -138,3 +138,19 @@ def test_bad_eval_inputs_fail_in_one_line(stream, tmp_path, capsys, change, mess
     audio = tmp_path / change["audio"] if "audio" in change else stream["audio"]
     run = wakeword_here(capsys, "eval", "--model", str(stream["model"]), "--audio", str(audio), "--truth", str(truth), *change.get("flags", []))
     assert message in one_line_error(run)
+
+
+def test_sweep_finds_an_operating_point_between_two_close_scores():
+    # Phrases peak at 0.9889, two ordinary words at 0.9880: at <= 1 FA/h every phrase is
+    # caught only by a threshold in (0.9880, 0.9889], which a grid of 8 thresholds a
+    # decade of 1 - t (0.98667, then 0.99) does not hold.
+    times = np.arange(0.0, 3600.0, 0.04)
+    scores = np.zeros_like(times)
+    positives = [(s, s + 0.6) for s in np.arange(100.0, 3400.0, 300.0)]
+    negatives = [(1150.0, 1150.5, "speech"), (2150.0, 2150.5, "speech")]
+    for (start, end), peak in [*((p, 0.9889) for p in positives), *(((s, e), 0.9880) for s, e, _ in negatives)]:
+        scores[(times >= end) & (times < end + 0.2)] = peak
+    truth = Truth(duration_s=3600.0, positives=positives, negatives=negatives)
+    best = best_at_false_accept_rate(sweep(times, scores, truth, DetectorConfig(smoothing_steps=1, patience_steps=1)), 1.0)
+    assert best.recall == 1.0 and best.false_accepts == 0
+    assert 0.9880 < best.threshold <= 0.9889

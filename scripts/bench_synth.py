@@ -1,6 +1,6 @@
 """Dataset synthesis throughput: ten-second examples per minute, features included.
 
-Renders a small clip set with `synth speak` (all three engines), then times the real
+Renders a small clip set with `synth speak` (the default recipe's three engines), then times the real
 `synth generate` command (process start, clip loading, mixing, features, shard writing)
 on all cores with configs/activate.yaml, and prints markdown. Not a test: nothing is asserted.
 """
@@ -45,8 +45,10 @@ def main() -> int:
         config = tmp / "config.yaml"
         config.write_text(yaml.safe_dump(data))
         synth = str(BIN / "synth")
-        run([synth, "speak", data["phrase"], "--count", "90", "--out", str(tmp / "positives")])
-        run([synth, "speak", data["phrase"], "--negatives", "--count", "180", "--out", str(tmp / "negatives")])
+        # The default recipe's engines (make_model.sh), so figures of different days compare.
+        engines = ["--engines", "espeak-ng,flite,festival"]
+        run([synth, "speak", data["phrase"], *engines, "--count", "90", "--out", str(tmp / "positives")])
+        run([synth, "speak", data["phrase"], *engines, "--negatives", "--count", "180", "--out", str(tmp / "negatives")])
         command = [synth, "generate", "--config", str(config), "--positives", str(tmp / "positives"),
                    "--negatives", str(tmp / "negatives"), "--out", str(tmp / "data"), "--workers", str(args.workers), "--quiet"]
         seconds, cpu = run(command)

@@ -161,28 +161,28 @@ class Espeak(Engine):
         return self._run(args, voice, text, input=text.encode()).stdout
 
 
+def _espeak_table(selector: str) -> list[tuple[str, str]]:
+    """(language, voice file) rows of `espeak-ng --voices[=selector]`."""
+    option = f"--voices={selector}" if selector else "--voices"
+    out = subprocess.run(["espeak-ng", option], capture_output=True, text=True, timeout=TIMEOUT_S).stdout
+    rows = []
+    for line in out.splitlines()[1:]:
+        fields = line.split(None, 4)
+        if len(fields) == 5:
+            rows.append((fields[1], fields[4].split("(")[0].strip()))
+    return rows
+
+
 @functools.cache
 def _espeak_voices(accents: tuple[str, ...]) -> tuple[str, ...]:
     """Every English voice and accent language, alone and with every variant."""
-    def table(selector: str) -> list[tuple[str, str]]:
-        option = f"--voices={selector}" if selector else "--voices"
-        out = subprocess.run(["espeak-ng", option], capture_output=True, text=True,
-                             timeout=TIMEOUT_S).stdout
-        rows = []
-        for line in out.splitlines()[1:]:
-            fields = line.split(None, 4)
-            if len(fields) == 5:
-                language, file = fields[1], fields[4].split("(")[0].strip()
-                rows.append((language, file))
-        return rows
-
-    # mbrola voices ("mb/...") need the separate mbrola program and voice packages.
-    english = sorted({lang for lang, file in table("en") if not file.startswith("mb/") and lang.startswith("en")})
-    languages = {lang for lang, file in table("") if not file.startswith("mb/")}
+    # mbrola voices ("mb/...") belong to the mbrola engine.
+    english = sorted({lang for lang, file in _espeak_table("en") if not file.startswith("mb/") and lang.startswith("en")})
+    languages = {lang for lang, file in _espeak_table("") if not file.startswith("mb/")}
     # `-v fr` picks fr-fr: a language counts as present when any of its regional voices is.
     bases = english + [a for a in accents if any(lang == a or lang.startswith(f"{a}-") for lang in languages)]
     # Variant names go after '+'; one with a space would not survive a voice id list.
-    variants = sorted({file.removeprefix("!v/") for _, file in table("variant") if not re.search(r"\s", file)})
+    variants = sorted({file.removeprefix("!v/") for _, file in _espeak_table("variant") if not re.search(r"\s", file)})
     return tuple(f"{base}{suffix}" for base in bases for suffix in [""] + [f"+{v}" for v in variants])
 
 
@@ -215,16 +215,10 @@ class Mbrola(Espeak):
 
 @functools.cache
 def _mbrola_voices(databases: Path) -> tuple[str, ...]:
-    out = subprocess.run(["espeak-ng", "--voices=mb"], capture_output=True, text=True, timeout=TIMEOUT_S).stdout
-    names = []
-    for line in out.splitlines()[1:]:
-        fields = line.split(None, 4)
-        # "en-uk ... mb/mb-en1" or "en ... mb/mb-de1-en": English, or English read by another language's speaker.
-        if len(fields) == 5 and fields[1].startswith("en"):
-            name = fields[4].split()[0].removeprefix("mb/mb-")
-            if (databases / name.split("-")[0]).exists():
-                names.append(name)
-    return tuple(sorted(names))
+    """English mbrola voices ("mb/mb-en1") and other languages' speakers reading English
+    ("mb/mb-de1-en") whose database is installed."""
+    names = [file.removeprefix("mb/mb-") for language, file in _espeak_table("mb") if language.startswith("en")]
+    return tuple(sorted(n for n in names if (databases / n.split("-")[0]).exists()))
 
 
 class Flite(Engine):

@@ -75,12 +75,16 @@ class Engine:
     # marks count as one rendition: never a duplicate, at worst a little variety unused.
     punctuation: ClassVar[str] = ""
     word_gap: ClassVar[bool] = False
+    debian_components: ClassVar[str] = ""  # beyond main, where Debian ships the package
 
     def installed(self) -> bool:
         return shutil.which(self.program) is not None
 
     def install_hint(self) -> str:
-        return f"apt-get install {self.package}"
+        hint = f"apt-get install {self.package}"
+        if self.debian_components:
+            hint += f" (Debian's {self.debian_components}, which scripts/setup.sh enables)"
+        return hint
 
     def voices(self) -> list[str]:
         raise NotImplementedError
@@ -198,6 +202,7 @@ class Mbrola(Espeak):
     name = "mbrola"
     program = "mbrola"
     package = "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1"
+    debian_components = "contrib and non-free"
     DATABASES = Path("/usr/share/mbrola")
 
     def installed(self) -> bool:
@@ -346,6 +351,7 @@ class RHVoice(Engine):
     name = "rhvoice"
     program = "RHVoice-test"
     package = "rhvoice rhvoice-english"
+    debian_components = "non-free"
     punctuation = "!?,;:."
     VOICES = Path("/usr/share/RHVoice/voices")
 
@@ -378,6 +384,7 @@ class Pico(Engine):
     name = "pico"
     program = "pico2wave"
     package = "libttspico-utils"
+    debian_components = "non-free"
     punctuation = "!?,;:."
     LINGWARE = Path("/usr/share/pico/lang")
     LANGUAGES = ("en-GB", "en-US")

@@ -66,10 +66,9 @@ install_packages() {
 # its own. Other systems keep their sources; apt-get then names what it cannot find.
 enable_contrib_non_free() {
   [ -f "$NONFREE_SOURCES" ] && return 0
-  # shellcheck disable=SC1091
   local id codename
-  id=$(. /etc/os-release && echo "${ID:-}")
-  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  # shellcheck disable=SC1091
+  read -r id codename < <(. /etc/os-release && echo "${ID:-} ${VERSION_CODENAME:-}")
   [ "$id" = debian ] && [ -n "$codename" ] || return 0
   apt-cache policy rhvoice 2>/dev/null | grep -q 'Candidate: [0-9]' && return 0
   say "enabling Debian's contrib and non-free components ($NONFREE_SOURCES) for rhvoice, pico and mbrola"

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Iterable, Sequence
+from typing import Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 
@@ -124,6 +124,13 @@ class Engine:
         if proc.returncode != 0:
             raise SynthesisError(f"{self.name} voice {voice} failed on {text!r}: {_first_line(proc.stderr)}")
         return proc
+
+    def _run_to_wav(self, args: Callable[[Path], list[str]], voice: str, text: str, **kwargs) -> bytes:
+        """Run the program with `args(wav)` for a fresh wav path; the audio it wrote there."""
+        with tempfile.TemporaryDirectory(prefix=f"wakeword-{self.name}-") as tmp:
+            wav = Path(tmp) / "out.wav"  # pico2wave insists on the .wav suffix
+            self._run(args(wav), voice, text, **kwargs)
+            return _read_output(wav, self.name, voice, text)
 
 
 class Espeak(Engine):
@@ -243,15 +250,11 @@ class Flite(Engine):
         return voice in self.NATURAL_F0
 
     def _synthesize_one(self, voice: str, text: str, prosody: Prosody) -> bytes:
-        with tempfile.TemporaryDirectory(prefix="wakeword-flite-") as tmp:
-            wav = Path(tmp) / "out.wav"
-            args = [self.program, "-voice", voice, "-t", text, "-o", str(wav),
-                    "--setf", f"duration_stretch={1.0 / prosody.rate:.4f}"]
-            if voice in self.NATURAL_F0:
-                f0 = self.NATURAL_F0[voice] * 2 ** (prosody.pitch / 12)
-                args += ["--setf", f"int_f0_target_mean={f0:.1f}"]
-            self._run(args, voice, text)
-            return _read_output(wav, self.name, voice, text)
+        args = [self.program, "-voice", voice, "-t", text, "--setf", f"duration_stretch={1.0 / prosody.rate:.4f}"]
+        if voice in self.NATURAL_F0:
+            f0 = self.NATURAL_F0[voice] * 2 ** (prosody.pitch / 12)
+            args += ["--setf", f"int_f0_target_mean={f0:.1f}"]
+        return self._run_to_wav(lambda wav: [*args, "-o", str(wav)], voice, text)
 
 
 @functools.cache
@@ -362,13 +365,9 @@ class RHVoice(Engine):
         return True
 
     def _synthesize_one(self, voice: str, text: str, prosody: Prosody) -> bytes:
-        with tempfile.TemporaryDirectory(prefix="wakeword-rhvoice-") as tmp:
-            wav = Path(tmp) / "out.wav"
-            # Rate and pitch are percentages of the voice's own: 200 speaks twice as fast.
-            args = [self.program, "-p", voice, "-r", f"{100 * prosody.rate:.0f}",
-                    "-t", f"{100 * 2 ** (prosody.pitch / 12):.0f}", "-o", str(wav)]
-            self._run(args, voice, text, input=text.encode())
-            return _read_output(wav, self.name, voice, text)
+        # Rate and pitch are percentages of the voice's own: 200 speaks twice as fast.
+        args = [self.program, "-p", voice, "-r", f"{100 * prosody.rate:.0f}", "-t", f"{100 * 2 ** (prosody.pitch / 12):.0f}"]
+        return self._run_to_wav(lambda wav: [*args, "-o", str(wav)], voice, text, input=text.encode())
 
 
 @functools.cache
@@ -402,10 +401,7 @@ class Pico(Engine):
         pitch = min(200.0, max(50.0, 100 * 2 ** (prosody.pitch / 12)))
         escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         markup = f"<speed level='{speed:.0f}'><pitch level='{pitch:.0f}'>{escaped}</pitch></speed>"
-        with tempfile.TemporaryDirectory(prefix="wakeword-pico-") as tmp:
-            wav = Path(tmp) / "out.wav"  # pico2wave insists on the .wav suffix
-            self._run([self.program, "-l", voice, "-w", str(wav), markup], voice, text)
-            return _read_output(wav, self.name, voice, text)
+        return self._run_to_wav(lambda wav: [self.program, "-l", voice, "-w", str(wav), markup], voice, text)
 
 
 # Folders (separated like PATH) of downloaded piper voices: `X.onnx` beside `X.onnx.json`.

@@ -30,7 +30,8 @@ SECTIONS = {
     "natural": ("Bundled model on a neural voice it never heard (piper)",
                 [PY, "scripts/bench_quality.py", "--engine", "piper", "--build", "build/natural", "--minutes", "120",
                  "--plot", "docs/det_natural.png"]),
-    # Slow (one dataset and one training per engine family): about 15 min a family.
+    # Slow: one dataset and one training per engine family the recipe's clips hold, one
+    # more for all the families they lack, about 10 min each: 45 min for the default recipe.
     "generalization": ("Generalization: speech levels, leave one engine family out", [PY, "scripts/bench_generalization.py"]),
 }
 

@@ -79,11 +79,11 @@ def fold_model(args, heldout: list[str], where: Path) -> Path:
     cfg = yaml.safe_load(config.read_text())
     cfg["train"]["max_minutes"] = args.train_minutes
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    # The recipe's own steps (both stages when it has a second), on the shared clips.
-    model = where / ("run-hard" if cfg["train"].get("finetune_epochs") else "run") / "model.pt"
-    if not model.exists():
-        run(str(ROOT / "scripts" / "make_model.sh"), str(config), str(where), env={"CLIPS": str(args.clips)})
-    return model
+    # The recipe's own steps (both stages when it has a second), on the shared clips. Each
+    # step resumes or sees it is done, so a fold cut off anywhere (even between writing
+    # model.pt and its checkpoint) is finished rather than scored half-trained.
+    run(str(ROOT / "scripts" / "make_model.sh"), str(config), str(where), env={"CLIPS": str(args.clips)})
+    return where / ("run-hard" if cfg["train"].get("finetune_epochs") else "run") / "model.pt"
 
 
 def evaluate(model: Path, prefix: Path) -> tuple[dict, list]:

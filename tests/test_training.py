@@ -107,6 +107,24 @@ def test_sigint_saves_a_checkpoint_and_resume_matches(reference_run, tiny_datase
     _assert_same_tensors(_checkpoint(out)["model"], _checkpoint(reference_run)["model"])
 
 
+def test_max_minutes_budgets_the_run_over_its_resumes(tiny_dataset, tmp_path):  # noqa: F811
+    config, out = load_config(TINY_CONFIG), tmp_path / "run"
+    capped = dataclasses.replace(config, train=dataclasses.replace(config.train, max_minutes=1e-4))
+    assert train(capped, tiny_dataset, out, device="cpu", log=lambda line: None).stopped == "max_minutes"
+    spent = _checkpoint(out)["progress"]
+    assert spent["train_seconds"] > 6e-3 and spent["epoch"] == 0
+
+    # The same cap again: `make model` run twice must not train on.
+    lines: list[str] = []
+    assert train(capped, tiny_dataset, out, resume=True, device="cpu", log=lines.append).stopped == "max_minutes"
+    assert _checkpoint(out)["progress"] == spent
+    assert any("already used its train.max_minutes" in line for line in lines)
+
+    result = train(config, tiny_dataset, out, resume=True, device="cpu", log=lambda line: None)
+    assert (result.stopped, result.epochs_done) == ("completed", EPOCHS)
+    assert _checkpoint(out)["progress"]["train_seconds"] > spent["train_seconds"]
+
+
 def test_weight_average_is_what_is_saved_and_resumes_exactly(tiny_dataset, tmp_path):  # noqa: F811
     """With train.weight_average d the saved model is the moving average: after a first step
     it is that step's weights, after a second (here in a resumed run) d * first + (1 - d) * second."""

@@ -93,6 +93,9 @@ class _Progress:
     best_state: dict[str, torch.Tensor] | None = None
     since_best: int = 0
     stopped: str | None = None
+    # Wall time spent training over every invocation: train.max_minutes budgets the run,
+    # so a resume goes on with what is left instead of a fresh allowance.
+    train_seconds: float = 0.0
 
 
 @dataclass
@@ -505,10 +508,13 @@ class _Run:
         """Val metrics of the judged weights, measured on rank 0 and shared with every rank."""
         return self.ranks.from_main(lambda: evaluate(self.judged, self.val_split, self.truth, self.clip_s, self.config, self.ranks.device))
 
-    def _stop_reason(self, stop: _StopRequests, started: float) -> str | None:
-        tc = self.config.train
+    def out_of_time(self) -> bool:
+        limit = self.config.train.max_minutes
+        return bool(limit) and self.progress.train_seconds > limit * 60
+
+    def _stop_reason(self, stop: _StopRequests) -> str | None:
         local = 0
-        if tc.max_minutes and time.monotonic() - started > tc.max_minutes * 60:
+        if self.out_of_time():
             local = 1
         if self.max_steps is not None and self.progress.step >= self.max_steps:
             local = 2
@@ -568,7 +574,14 @@ class _Run:
 
     def fit(self) -> str:
         p, tc = self.progress, self.config.train
-        started = time.monotonic()
+        clock = time.monotonic()
+
+        def tick() -> None:
+            nonlocal clock
+            now = time.monotonic()
+            p.train_seconds += now - clock
+            clock = now
+
         with _StopRequests() as stop:
             while p.stopped not in FINISHED:
                 self.sampler.set_epoch(p.epoch)
@@ -578,7 +591,8 @@ class _Run:
                 bar = tqdm(total=len(batches), initial=p.batch, desc=f"epoch {p.epoch + 1}/{tc.epochs}", leave=False, disable=None if self.ranks.main else True)
                 with bar:
                     for indices in batches[p.batch :]:
-                        reason = self._stop_reason(stop, started)
+                        tick()
+                        reason = self._stop_reason(stop)
                         if reason:
                             return self._stop(reason)
                         loss = self._train_batch(indices)
@@ -588,6 +602,7 @@ class _Run:
                         bar.update()
                         bar.set_postfix(loss=f"{loss:.4f}")
                 self._end_epoch(epoch_started)
+                tick()
                 self.save_checkpoint()
                 if self.ranks.main:
                     self.write_reports()
@@ -650,9 +665,12 @@ def train(
             run.resume()
             if run.progress.stopped in FINISHED:
                 run.log(f"{run_dir}: run already finished ({run.progress.stopped}); nothing to do")
+            elif run.out_of_time():
+                run.log(f"{run_dir}: run already used its train.max_minutes ({config.train.max_minutes:g}); "
+                        "nothing to do (raise it to train on)")
             else:
                 run.progress.stopped = None
-        stopped = run.fit()
+        stopped = run.fit() if run.progress.stopped is None else run.progress.stopped
         best = run.progress.best
         if best is not None and stopped in FINISHED:
             run.log(

@@ -15,7 +15,9 @@ Train a wake-word model on a dataset made by `synth generate`.
 Every epoch is validated as one long stream of the val split. The epoch with the
 highest recall at train.val_false_accepts_per_hour false accepts per hour is kept,
 and the threshold of that operating point becomes the model's default.
-train.max_minutes caps the wall time of a run (the best model so far is kept).
+train.max_minutes caps the wall time of a run over all its resumes (the best
+model so far is kept); a run that used it up goes on under --resume only with a
+larger cap.
 
 Ctrl-C stops after the current batch and saves a checkpoint; --resume continues
 exactly where it stopped. Under torchrun (several processes or machines) training

@@ -174,8 +174,11 @@ def main() -> int:
     # At 60 min, 1 FA/h allows a single false accept: one fold's model read 65 and 83 %
     # on two such streams of the same five flite voices (docs/levers.md, 10).
     parser.add_argument("--stream-minutes", type=float, default=120.0, help="120 min: two false accepts are 1 FA/h")
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "det_loeo.png")
+    # In the build folder by default, so an experiment's run cannot overwrite the picture
+    # docs/benchmarks.md shows (`make bench` asks for that one by name).
+    parser.add_argument("--plot", type=Path, help="DET curves of the folds (default: BUILD/det_loeo.png)")
     args = parser.parse_args()
+    args.plot = args.plot or args.build / "det_loeo.png"
     if not (args.clips / "positives").is_dir():
         print(f"Skipped: no clips in `{args.clips}`; run `make model` first.")
         return 0

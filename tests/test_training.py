@@ -74,11 +74,12 @@ def test_tiny_training_learns_and_writes_its_run(reference_run, tiny_dataset):  
     _assert_same_tensors(loaded.model.state_dict(), _checkpoint(reference_run)["progress"]["best_state"])
 
 
-def test_resume_mid_epoch_matches_an_uninterrupted_run(reference_run, tiny_dataset, tmp_path):  # noqa: F811
+def test_resume_mid_epoch_matches_an_uninterrupted_run(reference_run, tiny_dataset, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "run"
     steps_per_epoch = _history(reference_run)[0]["steps"]
     stop_at = steps_per_epoch + steps_per_epoch // 2
     assert _train("--data", tiny_dataset, "--out", out, "--max-steps", stop_at) == 0
+    assert "stopped by max_steps in epoch 2 (--resume goes on); best epoch 1" in capsys.readouterr().out
     progress = _checkpoint(out)["progress"]
     assert (progress["epoch"], progress["batch"], progress["stopped"]) == (1, stop_at - steps_per_epoch, "max_steps")
     assert (out / "model.pt").is_file()

@@ -672,9 +672,10 @@ def train(
                 run.progress.stopped = None
         stopped = run.fit() if run.progress.stopped is None else run.progress.stopped
         best = run.progress.best
-        if best is not None and stopped in FINISHED:
+        if best is not None and stopped != "interrupted":
+            cut = "" if stopped in FINISHED else f"stopped by {stopped} in epoch {run.progress.epoch + 1} (--resume goes on); "
             run.log(
-                f"best epoch {best['epoch']}: recall {best['val_recall']:.3f} at {config.train.val_false_accepts_per_hour:g} "
+                f"{cut}best epoch {best['epoch']}: recall {best['val_recall']:.3f} at {config.train.val_false_accepts_per_hour:g} "
                 f"false accepts/hour on val; model: {run_dir / 'model.pt'}"
             )
         return TrainResult(run_dir, stopped, run.progress.epoch, best, ranks.main)

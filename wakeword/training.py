@@ -673,7 +673,8 @@ def train(
         stopped = run.fit() if run.progress.stopped is None else run.progress.stopped
         best = run.progress.best
         if best is not None and stopped != "interrupted":
-            cut = "" if stopped in FINISHED else f"stopped by {stopped} in epoch {run.progress.epoch + 1} (--resume goes on); "
+            go_on = "raise train.max_minutes and --resume to go on" if stopped == "max_minutes" else "--resume goes on"
+            cut = "" if stopped in FINISHED else f"stopped by {stopped} in epoch {run.progress.epoch + 1} ({go_on}); "
             run.log(
                 f"{cut}best epoch {best['epoch']}: recall {best['val_recall']:.3f} at {config.train.val_false_accepts_per_hour:g} "
                 f"false accepts/hour on val; model: {run_dir / 'model.pt'}"

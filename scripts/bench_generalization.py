@@ -46,9 +46,10 @@ def run(*cmd: str, env: dict[str, str] | None = None) -> str:
     return proc.stdout
 
 
-def variant(base: Path, out: Path, **synth) -> Path:
+def variant(base: Path, out: Path, train: dict | None = None, **synth) -> Path:
     data = yaml.safe_load(base.read_text())
     data.setdefault("synth", {}).update(synth)
+    data.setdefault("train", {}).update(train or {})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     return out
@@ -75,15 +76,14 @@ def engines_in(clips: Path) -> set[str]:
 
 def fold_model(args, heldout: list[str], where: Path) -> Path:
     """The recipe trained at the fold budget without the `heldout` voices, in `where` (resumes)."""
-    config = variant(args.config, where / "config.yaml", heldout_voices=heldout, n_examples=args.examples)
-    cfg = yaml.safe_load(config.read_text())
-    cfg["train"]["max_minutes"] = args.train_minutes
-    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    config = variant(args.config, where / "config.yaml", train={"max_minutes": args.train_minutes},
+                     heldout_voices=heldout, n_examples=args.examples)
+    two_stage = yaml.safe_load(config.read_text())["train"].get("finetune_epochs")
     # The recipe's own steps (both stages when it has a second), on the shared clips. Each
     # step resumes or sees it is done, so a fold cut off anywhere (even between writing
     # model.pt and its checkpoint) is finished rather than scored half-trained.
     run(str(ROOT / "scripts" / "make_model.sh"), str(config), str(where), env={"CLIPS": str(args.clips)})
-    return where / ("run-hard" if cfg["train"].get("finetune_epochs") else "run") / "model.pt"
+    return where / ("run-hard" if two_stage else "run") / "model.pt"
 
 
 def evaluate(model: Path, prefix: Path) -> tuple[dict, list]:
@@ -122,6 +122,7 @@ def loeo(args) -> None:
     families = args.families.split(",")
     rows, curves = [], {}
     heard = engines_in(args.clips)
+    shared = None  # the one model of every family the clips lack
     for family in families:
         where = args.build / "loeo" / family
         # Leaving out a family the clips lack leaves out nothing: every such fold is one
@@ -129,7 +130,8 @@ def loeo(args) -> None:
         if family in heard:
             model = fold_model(args, [f"{family}:*"], where)
         else:
-            model = fold_model(args, [], args.build / "loeo" / "none-left-out")
+            shared = shared or fold_model(args, [], args.build / "loeo" / "none-left-out")
+            model = shared
         prefix = where / f"stream_{args.stream_minutes:g}min"
         if not prefix.with_suffix(".json").exists():
             clips = args.clips

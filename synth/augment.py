@@ -23,8 +23,6 @@ from .vocoder import random_voice_change, resynthesize
 
 _STRETCH_FFT = 512  # phase-vocoder window: 32 ms at 16 kHz keeps speech onsets sharp
 EQ_KINDS = ("telephone", "far_field", "peaks")
-SCRAMBLES = ("reversed", "shuffled", "cut_short")
-_FADE_S = 0.005  # joins and cut ends ramp over this long, so no click marks them
 
 
 def db_to_gain(db: float) -> float:
@@ -178,46 +176,6 @@ def hard_clip(audio: np.ndarray, fraction_of_peak: float) -> np.ndarray:
     """An overloaded converter: everything above `fraction_of_peak` of the peak is flattened."""
     limit = np.float32(fraction_of_peak * float(np.max(np.abs(audio)))) if audio.size else np.float32(0)
     return np.clip(audio, -limit, limit) if limit > 0 else audio
-
-
-def speech_bounds(audio: np.ndarray, sample_rate: int, floor_db: float = 35.0) -> tuple[int, int]:
-    """[start, end) of the 10 ms frames within `floor_db` of the loudest: the clip without its silences."""
-    hop = max(1, sample_rate // 100)
-    frames = len(audio) // hop
-    if frames == 0:
-        return 0, len(audio)
-    power = np.mean(audio[: frames * hop].reshape(frames, hop).astype(np.float64) ** 2, axis=1)
-    loud = np.flatnonzero(power >= power.max() * 10.0 ** (-floor_db / 10.0))
-    return int(loud[0]) * hop, min(len(audio), (int(loud[-1]) + 1) * hop)
-
-
-def _faded(piece: np.ndarray, sample_rate: int) -> np.ndarray:
-    n = min(len(piece) // 2, int(_FADE_S * sample_rate))
-    out = piece.astype(np.float32, copy=True)
-    if n:
-        ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
-        out[:n] *= ramp
-        out[-n:] *= ramp[::-1]
-    return out
-
-
-def scramble(rng: np.random.Generator, audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, str]:
-    """The phrase's own sounds, in this voice, made into something that is not the phrase:
-    played backwards, its thirds put in another order, or stopped 40-70 % of the way through."""
-    start, end = speech_bounds(audio, sample_rate)
-    speech = audio[start:end]
-    how = SCRAMBLES[int(rng.integers(len(SCRAMBLES)))]
-    if how == "reversed":
-        out = speech[::-1]
-    elif how == "shuffled":
-        cuts = np.sort(rng.uniform(0.2, 0.8, size=2)) * len(speech)
-        a, b = int(cuts[0]), max(int(cuts[0]) + 1, int(cuts[1]))
-        pieces = [speech[:a], speech[a:b], speech[b:]]
-        order = [(1, 2, 0), (2, 0, 1), (2, 1, 0), (0, 2, 1), (1, 0, 2)][int(rng.integers(5))]  # any but the phrase's own
-        out = np.concatenate([_faded(pieces[i], sample_rate) for i in order])
-    else:
-        out = speech[: max(1, int(len(speech) * rng.uniform(0.4, 0.7)))]
-    return _faded(out, sample_rate), how
 
 
 @dataclass(frozen=True)

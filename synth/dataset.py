@@ -181,8 +181,6 @@ def fingerprint(config: Config, inputs: Inputs, voices: dict, shards: list[Shard
         plan["hard_negatives"] = [[c.kind, c.source, c.voice_id, _digest(c.audio)] for c in inputs.hard_negatives]
     else:  # the share draws nothing then: datasets made before it existed keep their fingerprint
         del plan["config"]["synth"]["hard_negative_share"]
-    if not config.synth.scrambled_share:  # as above: at 0 it draws nothing
-        del plan["config"]["synth"]["scrambled_share"]
     return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
 
 
@@ -211,17 +209,9 @@ class Summary:
 _WORKER: dict = {}
 
 
-def split_config(config: Config, split: str) -> Config:
-    """The recipe one split's examples follow: scrambled positives are a training device, so
-    validation (which picks the epoch and calibrates the threshold) meets only real negatives."""
-    if split == "train" or not config.synth.scrambled_share:
-        return config
-    return dataclasses.replace(config, synth=dataclasses.replace(config.synth, scrambled_share=0.0))
-
-
 def _start_worker(config: Config, pools: dict[str, Pools], split_of: dict[int, str]) -> None:
     threadpool_limits(1)  # one process per core: BLAS threads inside would fight over them
-    _WORKER.update(config=config, mixers={s: Mixer(split_config(config, s), p) for s, p in pools.items()}, split_of=split_of)
+    _WORKER.update(config=config, mixers={s: Mixer(config, p) for s, p in pools.items()}, split_of=split_of)
 
 
 def _start_pool_worker(*args) -> None:

@@ -10,7 +10,7 @@ for a positive ending at `end`.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -19,10 +19,9 @@ from wakeword.config import Config
 from wakeword.features import FeatureExtractor, num_frames
 from wakeword.model import num_steps, step_end_seconds
 
-from .augment import Augmented, augment_speech, db_to_gain, scramble, set_level
+from .augment import Augmented, augment_speech, db_to_gain, set_level
 from .clips import Clip
 from .noise import Recording, SpeechPool, generated_background, recorded_segment
-from .phrases import SCRAMBLED
 
 
 @dataclass(frozen=True)
@@ -153,14 +152,7 @@ class Mixer:
             hard = rng.random(n_neg) < s.hard_negative_share
             for k in np.flatnonzero(hard):
                 chosen[n_pos + k] = p.hard_negatives[int(rng.integers(len(p.hard_negatives)))]
-        if n_neg and p.positives and s.scrambled_share:  # as above: at 0, no draws
-            for k in np.flatnonzero(rng.random(n_neg) < s.scrambled_share):
-                chosen[n_pos + k] = self._scrambled(rng, p.positives[int(rng.choice(len(p.positives), p=self._positive_odds))])
         return [chosen[int(i)] for i in rng.permutation(len(chosen))]
-
-    def _scrambled(self, rng: np.random.Generator, clip: Clip) -> Clip:
-        audio, how = scramble(rng, clip.audio, self.rate)
-        return replace(clip, audio=audio, text=f"{clip.text} ({how})", kind=SCRAMBLED)
 
     def example(self, rng: np.random.Generator) -> Example:
         s = self.config.synth

@@ -21,7 +21,6 @@ from .tts import ENGINES, EngineMissingError, SynthesisError, TIMEOUT_S
 
 DATA = Path(__file__).resolve().parent / "data"
 POSITIVE, CONFUSABLE, SPEECH = "positive", "confusable", "speech"
-SCRAMBLED = "scrambled"  # a positive clip made into a negative in the mixer (synth.scrambled_share), never a file
 # Words said before a name to call it: interchangeable, so "okay jarvis" is a hard
 # negative for "hey jarvis" although the two words share few sounds.
 CALL_WORDS = ("hey", "hi", "hello", "okay", "ok", "oh", "yo", "say")

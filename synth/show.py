@@ -13,7 +13,7 @@ from wakeword.errors import ConfigError, DataError
 from wakeword.fileio import atomic_write_bytes
 from wakeword.model import step_end_seconds
 
-COLOURS = {"positive": "tab:green", "confusable": "tab:red", "speech": "tab:orange", "scrambled": "tab:purple"}
+COLOURS = {"positive": "tab:green", "confusable": "tab:red", "speech": "tab:orange"}
 
 
 def read_example(dataset: str | Path, index: int) -> tuple[dict, np.ndarray, np.ndarray, dict]:

@@ -14,9 +14,8 @@ from wakeword.audio import dbfs, write_wav
 from wakeword.config import config_from_dict
 from wakeword.errors import ConfigError, DataError
 from wakeword.model import step_end_seconds
-from synth.augment import SCRAMBLES, equalizer, hard_clip, impulse_response, reverberate, scramble, set_level, speech_bounds, speed_and_pitch
+from synth.augment import equalizer, hard_clip, impulse_response, reverberate, set_level, speed_and_pitch
 from synth.clips import Clip, load_clips
-from synth.dataset import split_config
 from synth.mixer import Mixer, Pools, engine_odds, place, step_labels
 from synth.noise import colored_noise, hum, load_recordings
 from synth_fixtures import RATE, clip_folders, tiny_config  # noqa: F401  (fixture)
@@ -223,46 +222,3 @@ def test_balanced_examples_draw_the_rare_engine_more(clips):
         return drawn.count("user") / len(drawn)
 
     assert user_share(0.0) < 0.2 < 0.35 < user_share(1.0)
-
-
-def _ramp_phrase() -> np.ndarray:
-    """0.2 s silence, 0.6 s of a rising tone (its order in time is visible), 0.2 s silence."""
-    t = np.arange(int(0.6 * RATE)) / RATE
-    tone = np.sin(2 * np.pi * (300 * t + 500 * t**2)).astype(np.float32)
-    silence = np.zeros(int(0.2 * RATE), np.float32)
-    return np.concatenate([silence, tone, silence])
-
-
-def test_scrambles_drop_the_silences_and_break_the_order_of_sounds():
-    phrase = _ramp_phrase()
-    start, end = speech_bounds(phrase, RATE)
-    assert abs(start - 0.2 * RATE) <= RATE // 100 and abs(end - 0.8 * RATE) <= RATE // 100
-    seen = set()
-    for seed in range(40):
-        out, how = scramble(np.random.default_rng(seed), phrase, RATE)
-        seen.add(how)
-        assert out.dtype == np.float32 and np.all(np.isfinite(out))
-        assert abs(out[0]) < 1e-6 and abs(out[-1]) < 1e-6  # faded: no click marks a cut
-        if how == "cut_short":
-            assert 0.4 * 0.6 * RATE - RATE // 100 <= len(out) <= 0.7 * 0.6 * RATE + RATE // 100
-        else:  # the whole phrase, in another order: not the phrase's samples as they were
-            assert abs(len(out) - 0.6 * RATE) <= RATE // 100
-            assert not np.allclose(out[RATE // 10 : -RATE // 10], phrase[start:end][RATE // 10 : -RATE // 10], atol=1e-3)
-    assert seen == set(SCRAMBLES)
-
-
-def test_scrambled_share_turns_positives_into_unlabelled_negatives(clips):
-    positives, negatives = clips
-    config = tiny_config(scrambled_share=1.0, max_positives=1, max_negatives=3, no_positive_share=1.0)
-    mixer = Mixer(config, Pools(positives, negatives))
-    examples = [mixer.example(np.random.default_rng(seed)) for seed in range(20)]
-    inserted = [i for e in examples for i in e.insertions]
-    assert inserted and all(i.kind == "scrambled" for i in inserted)
-    assert {i.clip.voice_id for i in inserted} <= {c.voice_id for c in positives}
-    assert all(e.labels.sum() == 0 for e in examples)
-    # Validation picks the epoch and the threshold on the negatives a user meets.
-    assert split_config(config, "train") == config and split_config(config, "val").synth.scrambled_share == 0.0
-    # At 0 the knob draws nothing: the examples are those of a config without it.
-    plain = Mixer(tiny_config(max_negatives=3), Pools(positives, negatives)).example(np.random.default_rng(3))
-    zero = Mixer(tiny_config(max_negatives=3, scrambled_share=0.0), Pools(positives, negatives)).example(np.random.default_rng(3))
-    assert np.array_equal(plain.audio, zero.audio)

@@ -114,10 +114,6 @@ class SynthConfig:
     # With `synth generate --hard-negatives DIR` (clips mined by `synth mine`): share of
     # negative insertions drawn from that folder instead of the whole negative pool.
     hard_negative_share: float = 0.3
-    # Share of the train split's negative insertions that are a positive clip scrambled
-    # (reversed, its thirds reordered, or cut short): the voice and rendition of a positive
-    # without the phrase, so only the order of its sounds tells the two apart.
-    scrambled_share: float = 0.0
 
     def validate(self) -> None:
         _require(self.clip_s > 1.0, "synth.clip_s must be more than 1 second")
@@ -125,7 +121,7 @@ class SynthConfig:
         _require(self.n_examples > 0 and self.shard_size > 0, "synth.n_examples and synth.shard_size must be positive")
         _require(self.max_positives >= 0 and self.max_negatives >= 0, "synth.max_positives/max_negatives must be >= 0")
         for name in ("no_positive_share", "reverb_prob", "eq_prob", "clipping_prob", "val_fraction", "recorded_background_share", "engine_balance",
-                     "vocoder_prob", "uneven_tempo_prob", "hard_negative_share", "scrambled_share"):
+                     "vocoder_prob", "uneven_tempo_prob", "hard_negative_share"):
             _require(0 <= getattr(self, name) <= 1, f"synth.{name} must be in [0, 1]")
         for name in ("snr_db", "speech_dbfs", "speed", "pitch_semitones", "rt60_s", "babble_talkers", "stream_positive_every_s", "stream_gap_s",
                      "segment_speed"):

@@ -132,7 +132,9 @@ def main() -> int:
         print(f"| validation (held-out voices of the training engines): recall at <= {metrics.get('val_false_accepts_per_hour_budget', 1):g} FA/h | "
               f"{pct(metrics.get('val_recall'))} (epoch {metrics.get('epoch')}) |")
     history = args.build / "run" / "metrics.json"
-    if history.exists():
+    if metrics and "train_minutes" in metrics:
+        print(f"| training (recorded in the model file) | {metrics['epochs_trained']} epochs, {metrics['train_minutes']:.1f} min |")
+    elif history.exists():
         epochs = json.loads(history.read_text())["history"]
         print(f"| training (`{rel(history)}`) | {len(epochs)} epochs, {sum(e['seconds'] for e in epochs) / 60:.1f} min |")
     elif not args.engine:  # a stream of one engine: the quality section says how the model was trained

@@ -71,6 +71,9 @@ def test_tiny_training_learns_and_writes_its_run(reference_run, tiny_dataset):  
     assert loaded.metadata["torch_version"] == str(torch.__version__)
     assert loaded.metadata["metrics"]["epoch"] == best["epoch"]
     assert loaded.metadata["metrics"]["val_recall"] == best["val_recall"]
+    # The whole run, not just the best epoch: bench quality states it from the file alone.
+    assert loaded.metadata["metrics"]["epochs_trained"] == EPOCHS
+    assert loaded.metadata["metrics"]["train_minutes"] == round(_checkpoint(reference_run)["progress"]["train_seconds"] / 60, 2)
     _assert_same_tensors(loaded.model.state_dict(), _checkpoint(reference_run)["progress"]["best_state"])
 
 

@@ -492,13 +492,18 @@ class _Run:
         model = WakewordModel(self.config.features.n_mels, self.config.model)
         model.load_state_dict(state)
         threshold = metrics["val_threshold"] if metrics["val_threshold"] is not None else FALLBACK_THRESHOLD
-        summary = {"epoch": epoch, "val_false_accepts_per_hour_budget": self.config.train.val_false_accepts_per_hour, **metrics}
+        p = self.progress
+        summary = {"epoch": epoch, "val_false_accepts_per_hour_budget": self.config.train.val_false_accepts_per_hour, **metrics,
+                   "epochs_trained": p.epoch, "train_minutes": round(p.train_seconds / 60, 2)}
         save_model(self.run_dir / "model.pt", model, self.config, threshold, self.data.manifest_sha256, summary)
 
     def write_reports(self) -> None:
+        """metrics.json, the learning curve, and model.pt: the best weights so far, with how long the run has trained."""
         p = self.progress
         report = {"history": p.history, "best": p.best, "stopped": p.stopped}
         atomic_write_bytes(self.run_dir / "metrics.json", (json.dumps(report, indent=2) + "\n").encode())
+        if p.best_state is not None:
+            self.write_model(p.best_state, {k: v for k, v in p.best.items() if k.startswith("val_")}, p.best["epoch"])
         if p.history:
             _plot_learning_curve(p.history, self.run_dir / "learning_curve.png")
 
@@ -556,8 +561,6 @@ class _Run:
         if improved:
             p.best, p.since_best = entry, 0
             p.best_state = {k: v.detach().cpu().clone() for k, v in self.judged.state_dict().items()}
-            if self.ranks.main:
-                self.write_model(p.best_state, metrics, p.epoch)
         else:
             p.since_best += 1
         fa = metrics["val_false_accepts_per_hour"]

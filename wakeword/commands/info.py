@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         for key in ("path", "phrase", "threshold", "parameters", "wakeword_version", "torch_version", "format_version", "data_manifest_sha256"):
             print(f"{key:22} {info.get(key)}")
-        for key, value in info.get("metrics", {}).items():
-            print(f"metric {key:15} {value}")
+        metrics = info.get("metrics", {})
+        width = max(map(len, metrics), default=0)
+        for key, value in metrics.items():
+            print(f"metric {key:{width}} {value}")
     return 0

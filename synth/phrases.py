@@ -220,9 +220,9 @@ def ordinary_speech(phrase: str, n_words: int = 300, seed: int = 0, lex: Lexicon
     return _without_phrase([common[i] for i in sorted(picked)] + sentences, phrase, lex)
 
 
-def negatives(phrase: str, n_words: int = 300, seed: int = 0) -> list[Utterance]:
-    """All negatives for `phrase`: confusables first, then ordinary speech."""
-    hard = confusables(phrase)
+def negatives(phrase: str, n_words: int = 300, seed: int = 0, sound_alikes: int = 40) -> list[Utterance]:
+    """All negatives for `phrase`: confusables (at most `sound_alikes` sound-alike words) first, then ordinary speech."""
+    hard = confusables(phrase, sound_alikes)
     taken = {normalize(t) for t in hard}
     speech = [t for t in ordinary_speech(phrase, n_words, seed) if normalize(t) not in taken]
     return [Utterance(t, CONFUSABLE) for t in hard] + [Utterance(t, SPEECH) for t in speech]

@@ -14,7 +14,7 @@ import soundfile as sf
 
 from synth.clips import load_clips, read_metadata
 from synth.commands import speak
-from synth.phrases import contains_phrase
+from synth.phrases import CONFUSABLE, SPEECH, contains_phrase
 from synth.tts import ENGINES, Voice, available_voices
 from wakeword.cli import build_parser, run_cli
 from wakeword.errors import DataError
@@ -35,7 +35,7 @@ def _tone(seconds: float, rate: int, freq: float = 440.0, amp: float = 0.5) -> n
     return (amp * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
 
 
-def test_speak_writes_clips_with_metadata_and_resumes(tmp_path):
+def test_speak_writes_clips_with_metadata_and_resumes(tmp_path, capsys):
     out = tmp_path / "pos"
     n = len(ENGINES)  # one rendition per engine: the plan spreads evenly over engines
     code, printed = _speak("activate", "--out", str(out), "--count", str(n), "--jobs", "2")
@@ -55,6 +55,12 @@ def test_speak_writes_clips_with_metadata_and_resumes(tmp_path):
     code, printed = _speak("activate", "--out", str(out), "--count", str(n))
     assert code == 0 and f"0 clips rendered, {n} already there" in printed
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.wav")} == mtimes
+    assert "warning" not in capsys.readouterr().err
+
+    # Another plan into the same folder: the clips it does not make stay, and it says so.
+    code, _ = _speak("activate", "--out", str(out), "--count", str(n - 1))
+    assert code == 0 and "already holds 1 clips this plan does not make" in capsys.readouterr().err
+    assert len(read_metadata(out)) == n
 
     # A killed run: one clip lost, half a metadata line left behind. Only that clip is redone.
     lost = wavs[0]
@@ -98,6 +104,17 @@ def test_plan_is_distinct_balanced_and_a_larger_count_extends_a_smaller_one():
     engines = [r.voice.engine for r in large]
     assert min(engines.count(e) for e in ENGINES) >= 300 // len(ENGINES) - 5
     assert speak.plan(voices, texts, 30, seed=8) != small
+
+
+def test_words_and_sound_alikes_widen_their_own_kind_of_negatives():
+    default = speak.texts_for("activate", negative=True)
+    wide = speak.texts_for("activate", negative=True, words=3000)
+    assert wide[CONFUSABLE] == default[CONFUSABLE]
+    assert set(default[SPEECH]) < set(wide[SPEECH]) and len(wide[SPEECH]) > len(default[SPEECH]) + 2000
+    near = speak.texts_for("activate", negative=True, sound_alikes=250)
+    assert set(default[CONFUSABLE]) < set(near[CONFUSABLE]) and len(near[CONFUSABLE]) > 200
+    assert "accident" in near[CONFUSABLE] and "accident" not in near[SPEECH]  # each text is one kind
+    assert not [t for t in wide[SPEECH] + near[CONFUSABLE] if contains_phrase(t, "activate")]
 
 
 def test_plan_stops_when_every_distinct_rendition_is_used():

@@ -22,13 +22,15 @@ from wakeword.errors import DataError
 from wakeword.fileio import atomic_write_bytes
 
 from ..clips import METADATA, read_metadata
-from ..phrases import CONFUSABLE, POSITIVE, SPEECH, negatives, prosody_variants
+from ..phrases import COMMON_WORDS, CONFUSABLE, POSITIVE, SPEECH, negatives, prosody_variants
 from ..tts import (ENGINES, SAMPLE_RATE, Prosody, SynthesisError, Voice, available_voices, get_engine, render_many,
                    voice_matches)
 
 DEFAULT_POSITIVES = 1000
 DEFAULT_NEGATIVES = 2000
 DEFAULT_SEED = 1234
+DEFAULT_WORDS = 300
+DEFAULT_SOUND_ALIKES = 40
 RATES = (0.75, 0.85, 0.92, 1.0, 1.08, 1.18, 1.3)
 PITCHES = (-5.0, -3.0, -1.5, 0.0, 1.5, 3.0, 5.0)  # semitones
 WORD_GAPS = (0.0, 0.05, 0.15)  # seconds, between the words of a multi-word text
@@ -95,6 +97,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--negatives", action="store_true",
                    help="say hard negatives (parts, sound-alikes, one word swapped) and ordinary words and "
                         "sentences instead of the phrase; never anything that contains the phrase")
+    p.add_argument("--words", type=int, default=DEFAULT_WORDS, metavar="N",
+                   help=f"with --negatives: how many of the {COMMON_WORDS:,} most common English words join the bundled "
+                        "sentences as ordinary speech (default: %(default)s)")
+    p.add_argument("--sound-alikes", type=int, default=DEFAULT_SOUND_ALIKES, metavar="N",
+                   help="with --negatives: how many words that sound like the phrase, closest first, join its parts "
+                        "as confusables (default: %(default)s)")
     add_voice_options(p)
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the sampling (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=0, help="parallel workers (default: 0 = all cores)")
@@ -123,8 +131,12 @@ def run(args: argparse.Namespace) -> int:
     count = args.count if args.count is not None else DEFAULT_NEGATIVES if args.negatives else DEFAULT_POSITIVES
     if count < 1:
         raise SynthesisError("--count must be at least 1")
+    if not 0 <= args.words <= COMMON_WORDS:
+        raise SynthesisError(f"--words must be between 0 and {COMMON_WORDS}")
+    if args.sound_alikes < 0:
+        raise SynthesisError("--sound-alikes must be at least 0")
     voices = chosen_voices(args)
-    texts = texts_for(args.phrase, args.negatives)
+    texts = texts_for(args.phrase, args.negatives, args.words, args.sound_alikes)
     renditions = plan(voices, texts, count, args.seed)
     out: Path = args.out
     try:
@@ -136,6 +148,12 @@ def run(args: argparse.Namespace) -> int:
     # half-written last line left by a killed run, so lines can be appended from here on.
     kept = {name: e for name, e in read_metadata(out, strict=False).items() if (out / name).exists()}
     _write_metadata(out, kept)
+    planned = {r.file for r in renditions}
+    others = sum(name not in planned for name in kept)
+    if others:  # they stay (they may be someone's work), but they are not what was asked for
+        print(f"synth speak: warning: {out} already holds {others} clips this plan does not make (other texts, voices, "
+              "options or a larger --count); they stay and will be used with it: give a new --out for this plan alone",
+              file=sys.stderr)
     todo = [r for r in renditions if r.file not in kept]
     written, failures = _render_all(todo, out, args.jobs or os.cpu_count() or 1)
     kept.update((e["file"], e) for e in written)
@@ -150,12 +168,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def texts_for(phrase: str, negative: bool) -> dict[str, list[str]]:
+def texts_for(phrase: str, negative: bool, words: int = DEFAULT_WORDS, sound_alikes: int = DEFAULT_SOUND_ALIKES) -> dict[str, list[str]]:
     """What to say, by kind."""
     if not negative:
         return {POSITIVE: prosody_variants(phrase)}
     by_kind: dict[str, list[str]] = {CONFUSABLE: [], SPEECH: []}
-    for utterance in negatives(phrase):
+    for utterance in negatives(phrase, n_words=words, sound_alikes=sound_alikes):
         by_kind[utterance.kind].append(utterance.text)
     return by_kind
 

@@ -85,7 +85,9 @@ def english_phonemes(text: str) -> tuple[tuple[str, ...], ...]:
     """`text` as American English phoneme tokens, word by word."""
     proc = subprocess.run(["espeak-ng", "-v", ENGLISH, "-q", "-x"], input=text.encode(), capture_output=True,
                           timeout=TIMEOUT_S, check=True)
-    return tuple(tuple(t) for t in (tokens(w) for w in proc.stdout.decode().split()) if any(c.isalpha() for c in t))
+    # A word is kept when some token holds a letter: "or" is the two tokens ' and O@.
+    words = (tokens(w) for w in proc.stdout.decode().split())
+    return tuple(tuple(t) for t in words if any(c.isalpha() for token in t for c in token))
 
 
 def _echo(language: str, words: list[str]) -> list[str]:

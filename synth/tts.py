@@ -15,6 +15,7 @@ import importlib.metadata
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,8 @@ class Engine:
             raise EngineMissingError(f"{self.name} is not installed: run `{self.install_hint()}`") from None
         except subprocess.TimeoutExpired:
             raise SynthesisError(f"{self.name} voice {voice} took over {TIMEOUT_S:.0f} s on {text!r}") from None
+        if proc.returncode < 0:  # festival has crashed on a few texts (SIGSEGV), saying nothing
+            raise SynthesisError(f"{self.name} voice {voice} crashed on {text!r} ({signal.Signals(-proc.returncode).name})")
         if proc.returncode != 0:
             raise SynthesisError(f"{self.name} voice {voice} failed on {text!r}: {_first_line(proc.stderr)}")
         return proc
@@ -305,7 +308,10 @@ class Festival(Engine):
             return [SynthesisError(f"{self.name} could not phonemize English for {voice}: {exc}")] * len(requests)
         with tempfile.TemporaryDirectory(prefix="wakeword-festival-") as tmp:
             wavs = [Path(tmp) / f"{i}.wav" for i in range(len(requests))]
-            script = [f"(voice_{voice})", "(set! ww_lr int_lr_params)", "(set! ww_hts hts_engine_params)"]
+            # hts_engine_params exists only once an HTS voice is loaded: naming it under
+            # any other voice is an error that would stand in for the real one.
+            saved = "(set! ww_hts hts_engine_params)" if voice.endswith("_hts") else "(set! ww_lr int_lr_params)"
+            script = [f"(voice_{voice})", saved]
             for said_text, (_, prosody), wav in zip(said, requests, wavs):
                 script += self._prosody_commands(voice, prosody)
                 script.append(f'(utt.save.wave (utt.synth (Utterance Text "{_scheme_string(said_text)}")) "{wav}" \'riff)')
@@ -313,16 +319,16 @@ class Festival(Engine):
             encoding = ORTHOGRAPHIES[language].encoding if language else "utf-8"
             try:
                 proc = self._run([self.program, "--pipe"], voice, text, input="\n".join(script).encode(encoding, "replace"))
-                error = _siod_error(proc.stderr)
+                siod = _siod_error(proc.stderr)
+                failure = SynthesisError(f"{self.name} voice {voice} failed on {text!r}: {siod}") if siod else None
             except SynthesisError as exc:
-                error = str(exc)
+                failure = exc
             results: list[bytes | SynthesisError] = []
             for (text, _), wav in zip(requests, wavs):
                 try:
                     results.append(_read_output(wav, self.name, voice, text))
                 except SynthesisError as exc:
-                    results.append(SynthesisError(f"{self.name} voice {voice} failed on {text!r}: {error}")
-                                   if error else exc)
+                    results.append(failure or exc)
             return results
 
     def _prosody_commands(self, voice: str, prosody: Prosody) -> list[str]:

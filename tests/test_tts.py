@@ -233,6 +233,14 @@ def test_festival_voices_of_other_languages_spell_the_english_phonemes(language,
     assert 0.3 < len(audio) / RATE < 2.0 and np.abs(audio).max() > 0.05
 
 
+def test_words_whose_phonemes_hold_no_plain_letter_are_still_said():
+    # espeak-ng writes "or" as ' O@ and "air" as ' e@: tokens with letters, none a letter alone.
+    assert (spelled_input("czech", "or"), spelled_input("czech", "air")) == ("or", "er")
+    assert accent_input("pl", "or") != "[[]]"
+    audio = tts.render(Voice("festival", "czech_dita"), "or")
+    assert len(audio) > 0.1 * RATE and np.abs(audio).max() > 0.05
+
+
 def test_czech_spells_english_sounds_it_has_letters_for():
     assert spelled_input("czech", "cheap shoes") == "čip šuz"
     assert spelled_input("czech", "cheap?") == "čip?"  # a question keeps its intonation

@@ -20,7 +20,7 @@ from wakeword.cli import main
 from wakeword.config import TrainConfig, load_config
 from wakeword.errors import ConfigError
 from wakeword.modelfile import load_model
-from wakeword.training import band_centers_hz, peak_negative_loss, step_loss, train, vocal_tract_warp
+from wakeword.training import band_centers_hz, step_loss, train, vocal_tract_warp
 
 EPOCHS = load_config(TINY_CONFIG).train.epochs
 
@@ -265,24 +265,7 @@ def test_focal_loss_spares_steps_already_right_and_keeps_the_wrong_ones():
     assert focal[0, 3] > 0.99 * plain[0, 3]  # confident and wrong: kept
 
 
-def test_peak_negative_loss_pushes_only_the_highest_step_away_from_the_phrase():
-    logits = torch.tensor([[0.0, 1.0, 9.0, 9.0, 9.0, 1.0, 0.0, 3.0, 2.0, -1.0],
-                           [-4.0, -2.0, -3.0, -5.0, -1.0, -6.0, -2.0, -3.0, -4.0, -5.0],
-                           [9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0]], requires_grad=True)
-    labels = torch.zeros(3, 10)
-    labels[0, 3] = 1.0  # a window at step 3: steps 1-5 are guarded, step 7 is the peak
-    labels[2, ::4] = 1.0  # windows at 0, 4, 8 guard every step: nothing left to push
-    loss = peak_negative_loss(logits, labels, guard_steps=2)
-    expected = torch.nn.functional.softplus(torch.tensor([3.0, -1.0, 0.0]))
-    assert torch.allclose(loss[:2], expected[:2]) and loss[2] == 0
-    loss.sum().backward()
-    pushed = logits.grad.nonzero().tolist()
-    assert pushed == [[0, 7], [1, 4]]  # one step per example, never one near the phrase
-    assert (logits.grad[0, 7] > 0) and (logits.grad[1, 4] > 0)
-
-
 @pytest.mark.parametrize(("setting", "message"), [
-    ("peak_negative_weight: -0.5", r"train.peak_negative_weight must be >= 0"),
     ("focal_gamma: -1", r"train.focal_gamma must be >= 0"),
     ("vocal_tract_warp: [1.1, 1.3]", r"train.vocal_tract_warp must be \[low, high\]"),
     ("weight_average: 1.0", r"train.weight_average must be in \[0, 1\)"),

@@ -171,11 +171,6 @@ class TrainConfig:
     weight_average: float = 0.0
     # Focal loss: each step's loss scaled by (1 - p_true)^gamma. 0: plain weighted BCE.
     focal_gamma: float = 0.0
-    # Peak negative loss: each training example's highest-scoring step away from any
-    # phrase is pushed towards 0 with this weight, on top of the per-step loss. A false
-    # accept is one peak, and the per-step mean spreads its weight over a clip of easy
-    # background steps. 0: off.
-    peak_negative_weight: float = 0.0
 
     def validate(self) -> None:
         _require(self.epochs >= 1 and self.batch_size >= 1, "train.epochs and train.batch_size must be >= 1")
@@ -192,7 +187,6 @@ class TrainConfig:
         _require(0 <= self.stream_carry <= 1, "train.stream_carry must be in [0, 1]")
         _require(0 <= self.weight_average < 1, "train.weight_average must be in [0, 1)")
         _require(self.focal_gamma >= 0, "train.focal_gamma must be >= 0")
-        _require(self.peak_negative_weight >= 0, "train.peak_negative_weight must be >= 0")
         low, high = self.vocal_tract_warp
         _require(0.5 <= low <= 1.0 <= high <= 2.0, "train.vocal_tract_warp must be [low, high] with 0.5 <= low <= 1 <= high <= 2")
 

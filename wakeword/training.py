@@ -290,20 +290,6 @@ def step_loss(logits: torch.Tensor, labels: torch.Tensor, config: TrainConfig) -
     return loss
 
 
-# Steps this close to a label window (either side) are neither phrase nor negative for
-# the peak loss: the phrase itself is spoken in the second before its window opens.
-PEAK_GUARD_S = 1.2
-
-
-def peak_negative_loss(logits: torch.Tensor, labels: torch.Tensor, guard_steps: int) -> torch.Tensor:
-    """Per example (rows of `logits`), the cross-entropy towards 0 of its highest logit
-    more than `guard_steps` from any positive label; 0 for a row with no such step."""
-    near = nn.functional.max_pool1d(labels[:, None], 2 * guard_steps + 1, stride=1, padding=guard_steps)[:, 0] > 0
-    masked = logits.masked_fill(near, float("-inf"))
-    peak = masked.max(dim=1).values
-    return torch.where(torch.isfinite(peak), nn.functional.softplus(peak.clamp(min=-30.0)), peak.new_zeros(()))
-
-
 @torch.no_grad()
 def score_split(model: WakewordModel, split: Split, config: TrainConfig, device: torch.device) -> tuple[np.ndarray, float]:
     """Probabilities (examples, steps) with GRU states carried across examples, and the mean loss."""
@@ -551,9 +537,6 @@ class _Run:
         hidden = _start_hidden(rs.carry, len(indices), tc.stream_carry, rs.generator)
         logits, new_hidden = self.net(x, hidden)
         loss = step_loss(logits, y, tc).mean()
-        if tc.peak_negative_weight:
-            guard = round(PEAK_GUARD_S * y.shape[1] / self.clip_s)
-            loss = loss + tc.peak_negative_weight * peak_negative_loss(logits, y, guard).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip_norm:

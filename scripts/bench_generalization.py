@@ -7,9 +7,10 @@
   one dataset and one training per family (`--train-minutes` each) that the clips hold,
   and one more shared by all the families they lack.
 
-Reuses the clips of `make model` (build/activate/clips); a family they lack (piper,
-rhvoice, pico and mbrola, which `make model` leaves out) speaks its own stream clips.
-Every step resumes.
+The folds train on the clips of `make model` (build/activate/clips). The streams never
+come from them: espeak-ng's, festival's and flite's are made from build/stream-clips,
+spoken once with the default recipe's plan fixed below; a family that folder lacks
+(piper, rhvoice, pico, mbrola) speaks its own stream clips. Every step resumes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 BACKGROUND_DBFS = -60.0
 LEVELS = (-15, -20, -25, -30, -35, -40, -45, -50, -55)
+# The held-out streams' own clips: `make_model.sh`'s default plan, written out here so
+# that a recipe speaking other clips (more sound-alikes, other engines) cannot change the
+# yardstick it is measured with (docs/levers.md, 16).
+STREAM_CLIPS = ROOT / "build" / "stream-clips"
+STREAM_EXCLUDED = ("piper", "rhvoice", "pico", "mbrola")
+STREAM_PLAN = {"positives": ["--count", "1500"],
+               "negatives": ["--negatives", "--count", "3000", "--words", "300", "--sound-alikes", "40"]}
 
 
 def run(*cmd: str, env: dict[str, str] | None = None) -> str:
@@ -55,9 +63,19 @@ def variant(base: Path, out: Path, train: dict | None = None, **synth) -> Path:
     return out
 
 
-def stream(config: Path, clips: Path, prefix: Path, minutes: float, voices: str | None = None) -> None:
+def stream_clips(phrase: str) -> Path:
+    """STREAM_CLIPS, spoken by every engine but STREAM_EXCLUDED (resumes)."""
+    excluded = ",".join(f"{engine}:*" for engine in STREAM_EXCLUDED)
+    for kind, plan in STREAM_PLAN.items():
+        run("synth", "speak", phrase, *plan, "--exclude-voices", excluded, "--out", str(STREAM_CLIPS / kind))
+    return STREAM_CLIPS
+
+
+def stream(config: Path, prefix: Path, minutes: float, voices: str | None = None, clips: Path | None = None) -> None:
+    """A `synth stream` recording at `prefix` unless one is there; from `clips` or else STREAM_CLIPS."""
     if prefix.with_suffix(".json").exists():
         return
+    clips = clips or stream_clips(yaml.safe_load(config.read_text())["phrase"])
     extra = ["--voices", voices] if voices else []
     run("synth", "stream", "--config", str(config), "--positives", str(clips / "positives"),
         "--negatives", str(clips / "negatives"), "--minutes", str(minutes), "--out", str(prefix), "--quiet", *extra)
@@ -110,7 +128,7 @@ def levels(args) -> None:
         config = variant(args.config, out / f"{level}.yaml", speech_dbfs=[level, level],
                          snr_db=[level - BACKGROUND_DBFS] * 2, level_spread_db=0.0)
         prefix = out / f"stream{level}_{args.level_minutes:g}min"
-        stream(config, args.clips, prefix, args.level_minutes)
+        stream(config, prefix, args.level_minutes)
         report, _ = evaluate(args.model, prefix)
         recalls[level] = report["recall"]
         print(f"| {level} dBFS | {level - BACKGROUND_DBFS:g} dB | {pct(report['recall'])} | {report['false_accepts_per_hour']:.1f} |")
@@ -134,11 +152,11 @@ def loeo(args) -> None:
             model = shared
         prefix = where / f"stream_{args.stream_minutes:g}min"
         if not prefix.with_suffix(".json").exists():
-            clips = args.clips
-            if family not in heard:  # minutes of speech, so only when its stream is missing
+            clips = None
+            if family in STREAM_EXCLUDED:  # minutes of speech, so only when its stream is missing
                 clips = where / "clips"
                 speak_engine(yaml.safe_load(args.config.read_text())["phrase"], family, clips)
-            stream(args.config, clips, prefix, args.stream_minutes, voices=f"{family}:*")
+            stream(args.config, prefix, args.stream_minutes, voices=f"{family}:*", clips=clips)
         report, curve = evaluate(model, prefix)
         at = {b: best_at_false_accept_rate(curve, b) for b in (0.5, 1.0)}
         rows.append((family, report, at))
@@ -166,7 +184,8 @@ def main() -> int:
     parser.add_argument("sections", nargs="*", default=["levels", "loeo"], help="levels, loeo (default: both)")
     parser.add_argument("--model", type=Path, default=bundled_model_path(), help="model for the level sweep")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "activate.yaml")
-    parser.add_argument("--clips", type=Path, default=ROOT / "build" / "activate" / "clips")
+    parser.add_argument("--clips", type=Path, default=ROOT / "build" / "activate" / "clips",
+                        help="clips the folds train on (default: those of make model)")
     parser.add_argument("--build", type=Path, default=ROOT / "build" / "generalization")
     parser.add_argument("--level-minutes", type=float, default=40.0, help="per level: about 70 phrases in 40 min")
     parser.add_argument("--families", default=",".join(name for name, engine in ENGINES.items() if engine.installed()),
@@ -181,8 +200,8 @@ def main() -> int:
     parser.add_argument("--plot", type=Path, help="DET curves of the folds (default: BUILD/det_loeo.png)")
     args = parser.parse_args()
     args.plot = args.plot or args.build / "det_loeo.png"
-    if not (args.clips / "positives").is_dir():
-        print(f"Skipped: no clips in `{args.clips}`; run `make model` first.")
+    if "loeo" in args.sections and not (args.clips / "positives").is_dir():
+        print(f"Skipped: no clips to train the folds on in `{args.clips}`; run `make model` first.")
         return 0
     for section in args.sections:
         print(f"### {'Speech level sweep' if section == 'levels' else 'Leave one engine family out'}\n")

@@ -3,8 +3,9 @@
 Runs the user-facing `wakeword eval` on a `synth stream` recording spoken only by voices
 held out of training, then splits the same events by time to check that one long
 streaming pass does not drift (recall in the first vs the last quarter hour).
-Default: the bundled model and build/activate/stream_240min.{wav,json} (`make model`
-makes the clips; this script makes the stream from them when it is missing).
+Default: the bundled model and build/activate/stream_240min.{wav,json}; when the stream
+is missing, this script makes it from the bench's own clips (build/stream-clips, spoken
+once with the default recipe's plan: see bench_generalization.py), never from a recipe's.
 With --engine, the stream is spoken only by that engine's voices, which it renders first
 (`synth speak`, resumable): e.g. piper's neural voice, the closest here to a person.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_generalization import speak_engine
+from bench_generalization import speak_engine, stream_clips
 from wakeword.audio import load_audio
 from wakeword.detection import detect_events
 from wakeword.evaluation import CATCH_WINDOW_S, Truth, event_times, match_events, moving_average
@@ -79,7 +80,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=bundled_model_path())
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "activate.yaml")
-    parser.add_argument("--build", type=Path, default=ROOT / "build" / "activate", help="folder with clips/ (from make model)")
+    parser.add_argument("--build", type=Path, default=ROOT / "build" / "activate", help="folder of the stream, of its clips/ with --engine, and of the training run/ (make model)")
     # 4 h: at <= 1 FA/h the threshold is set by the 4th highest false accept, not by one
     # sentence; one-hour streams put the same model anywhere from 72 to 88 % (docs/levers.md, 4).
     parser.add_argument("--minutes", type=float, default=240.0)
@@ -89,13 +90,13 @@ def main() -> int:
     args = parser.parse_args()
 
     stream = args.build / f"stream_{args.minutes:g}min"
-    clips = args.build / "clips"
     if not stream.with_suffix(".json").exists():
+        phrase = load_model(args.model).phrase
         if args.engine:
-            speak_engine(load_model(args.model).phrase, args.engine, clips)
-        if not (clips / "positives").is_dir():
-            print(f"Skipped: no clips in `{rel(clips)}`; run `make model` first.")
-            return 0
+            clips = args.build / "clips"
+            speak_engine(phrase, args.engine, clips)
+        else:
+            clips = stream_clips(phrase)
         only = ["--voices", f"{args.engine}:*"] if args.engine else []
         run([str(BIN / "synth"), "stream", "--config", str(args.config), "--positives", str(clips / "positives"),
              "--negatives", str(clips / "negatives"), "--minutes", str(args.minutes), "--out", str(stream), "--quiet",

@@ -123,7 +123,8 @@ class Engine:
         except subprocess.TimeoutExpired:
             raise SynthesisError(f"{self.name} voice {voice} took over {TIMEOUT_S:.0f} s on {text!r}") from None
         if proc.returncode < 0:  # festival has crashed on a few texts (SIGSEGV), saying nothing
-            raise SynthesisError(f"{self.name} voice {voice} crashed on {text!r} ({signal.Signals(-proc.returncode).name})")
+            reason = signal.strsignal(-proc.returncode) or f"signal {-proc.returncode}"
+            raise SynthesisError(f"{self.name} voice {voice} crashed on {text!r} ({reason})")
         if proc.returncode != 0:
             raise SynthesisError(f"{self.name} voice {voice} failed on {text!r}: {_first_line(proc.stderr)}")
         return proc

@@ -25,6 +25,9 @@ POSITIVE, CONFUSABLE, SPEECH = "positive", "confusable", "speech"
 # negative for "hey jarvis" although the two words share few sounds.
 CALL_WORDS = ("hey", "hi", "hello", "okay", "ok", "oh", "yo", "say")
 COMMON_WORDS = 3000  # the first words of the frequency-ordered list count as everyday speech
+# The default negatives: this many everyday words and sound-alikes of the phrase.
+DEFAULT_WORDS = 300
+DEFAULT_SOUND_ALIKES = 40
 MAX_SCORE = 0.45  # phoneme edit distance per phoneme above which words no longer sound alike
 _VOWEL_START = "aeiouAEIOUV03@"
 _CONSONANT_CLASSES = {
@@ -192,7 +195,7 @@ def parts(phrase: str, lex: Lexicon | None = None) -> list[str]:
     return spans + pieces
 
 
-def confusables(phrase: str, limit: int = 40, lex: Lexicon | None = None) -> list[str]:
+def confusables(phrase: str, limit: int = DEFAULT_SOUND_ALIKES, lex: Lexicon | None = None) -> list[str]:
     """Texts that sound like the phrase without being it: parts, sound-alike words and,
     for several words, the phrase with one word swapped ("hey travis", "okay jarvis")."""
     lex = lex or lexicon()
@@ -210,7 +213,7 @@ def confusables(phrase: str, limit: int = 40, lex: Lexicon | None = None) -> lis
     return _without_phrase(found, phrase, lex)
 
 
-def ordinary_speech(phrase: str, n_words: int = 300, seed: int = 0, lex: Lexicon | None = None) -> list[str]:
+def ordinary_speech(phrase: str, n_words: int = DEFAULT_WORDS, seed: int = 0, lex: Lexicon | None = None) -> list[str]:
     """Everyday words (a seeded sample of the most common ones) and the bundled sentences."""
     lex = lex or lexicon()
     common = lex.words[:COMMON_WORDS]
@@ -220,7 +223,7 @@ def ordinary_speech(phrase: str, n_words: int = 300, seed: int = 0, lex: Lexicon
     return _without_phrase([common[i] for i in sorted(picked)] + sentences, phrase, lex)
 
 
-def negatives(phrase: str, n_words: int = 300, seed: int = 0, sound_alikes: int = 40) -> list[Utterance]:
+def negatives(phrase: str, n_words: int = DEFAULT_WORDS, seed: int = 0, sound_alikes: int = DEFAULT_SOUND_ALIKES) -> list[Utterance]:
     """All negatives for `phrase`: confusables (at most `sound_alikes` sound-alike words) first, then ordinary speech."""
     hard = confusables(phrase, sound_alikes)
     taken = {normalize(t) for t in hard}

@@ -22,15 +22,14 @@ from wakeword.errors import DataError
 from wakeword.fileio import atomic_write_bytes
 
 from ..clips import METADATA, read_metadata
-from ..phrases import COMMON_WORDS, CONFUSABLE, POSITIVE, SPEECH, negatives, prosody_variants
+from ..phrases import (COMMON_WORDS, CONFUSABLE, DEFAULT_SOUND_ALIKES, DEFAULT_WORDS, POSITIVE, SPEECH, negatives,
+                       prosody_variants)
 from ..tts import (ENGINES, SAMPLE_RATE, Prosody, SynthesisError, Voice, available_voices, get_engine, render_many,
                    voice_matches)
 
 DEFAULT_POSITIVES = 1000
 DEFAULT_NEGATIVES = 2000
 DEFAULT_SEED = 1234
-DEFAULT_WORDS = 300
-DEFAULT_SOUND_ALIKES = 40
 RATES = (0.75, 0.85, 0.92, 1.0, 1.08, 1.18, 1.3)
 PITCHES = (-5.0, -3.0, -1.5, 0.0, 1.5, 3.0, 5.0)  # semitones
 WORD_GAPS = (0.0, 0.05, 0.15)  # seconds, between the words of a multi-word text

@@ -111,6 +111,25 @@ def test_sigint_saves_a_checkpoint_and_resume_matches(reference_run, tiny_datase
     _assert_same_tensors(_checkpoint(out)["model"], _checkpoint(reference_run)["model"])
 
 
+def test_keep_epoch_last_runs_the_schedule_out_and_saves_its_end(reference_run, tiny_dataset, tmp_path):  # noqa: F811
+    """keep_epoch: last ignores validation gains (patience 1 would stop a best-keeping run at
+    its first epoch without gain) and saves the final weights with their own threshold."""
+    base = load_config(TINY_CONFIG)
+    config = dataclasses.replace(base, train=dataclasses.replace(base.train, keep_epoch="last", early_stopping_patience=1))
+    out = tmp_path / "run"
+    lines: list[str] = []
+    result = train(config, tiny_dataset, out, device="cpu", log=lines.append)
+    assert (result.stopped, result.epochs_done) == ("completed", EPOCHS)
+    assert any(line.startswith(f"last epoch {EPOCHS}: recall") for line in lines)
+    # Which epoch is kept does not change the training itself.
+    assert _history(out) == _history(reference_run)
+    loaded = load_model(out / "model.pt")
+    _assert_same_tensors(loaded.model.state_dict(), _checkpoint(reference_run)["model"])
+    last = _history(out)[-1]
+    assert loaded.metadata["metrics"]["epoch"] == EPOCHS
+    assert loaded.threshold == (last["val_threshold"] if last["val_threshold"] is not None else 0.5)
+
+
 def test_max_minutes_budgets_the_run_over_its_resumes(tiny_dataset, tmp_path):  # noqa: F811
     config, out = load_config(TINY_CONFIG), tmp_path / "run"
     capped = dataclasses.replace(config, train=dataclasses.replace(config.train, max_minutes=1e-4))
@@ -269,6 +288,7 @@ def test_focal_loss_spares_steps_already_right_and_keeps_the_wrong_ones():
     ("focal_gamma: -1", r"train.focal_gamma must be >= 0"),
     ("vocal_tract_warp: [1.1, 1.3]", r"train.vocal_tract_warp must be \[low, high\]"),
     ("weight_average: 1.0", r"train.weight_average must be in \[0, 1\)"),
+    ("keep_epoch: first", r"train.keep_epoch must be 'best' or 'last', not 'first'"),
 ])
 def test_train_settings_are_validated(setting, message, tmp_path):
     text = TINY_CONFIG.read_text().replace("num_threads: 1", f"num_threads: 1\n  {setting}")

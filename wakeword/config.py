@@ -147,6 +147,9 @@ class TrainConfig:
     freq_mask_width: int = 6
     time_masks: int = 2
     time_mask_width: int = 20
+    # Which epoch model.pt holds: "best" by validation recall (ending the run after
+    # early_stopping_patience epochs without gain) or "last" (the schedule run out).
+    keep_epoch: str = "best"
     early_stopping_patience: int = 6
     # Event-level validation: recall at this many false accepts per hour of negative audio.
     val_false_accepts_per_hour: float = 1.0
@@ -181,6 +184,7 @@ class TrainConfig:
         for name in ("freq_masks", "freq_mask_width", "time_masks", "time_mask_width"):
             _require(getattr(self, name) >= 0, f"train.{name} must be >= 0")
         _require(self.finetune_epochs >= 0, "train.finetune_epochs must be >= 0")
+        _require(self.keep_epoch in ("best", "last"), f"train.keep_epoch must be 'best' or 'last', not {self.keep_epoch!r}")
         _require(self.early_stopping_patience >= 1, "train.early_stopping_patience must be >= 1")
         _require(self.val_false_accepts_per_hour > 0, "train.val_false_accepts_per_hour must be positive")
         _require(0 < self.warmup_share < 1, "train.warmup_share must be in (0, 1)")

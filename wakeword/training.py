@@ -1,10 +1,13 @@
-"""Training: fit a WakewordModel on a synthesized dataset, keep the best by event-level recall.
+"""Training: fit a WakewordModel on a synthesized dataset, keep the best or the last epoch.
 
 Selection. After every epoch the val split is scored as one long stream (examples laid
 end to end, `dataset.split_truth`) and swept over thresholds; the metric is recall at
-`train.val_false_accepts_per_hour` false accepts per hour. The best epoch's weights go
-to `model.pt` with that operating point's threshold as the calibrated default. With
-`train.weight_average` the weights validated and saved are their moving average.
+`train.val_false_accepts_per_hour` false accepts per hour. With `train.keep_epoch: best`
+the best epoch's weights go to `model.pt`, and `train.early_stopping_patience` epochs
+without gain end the run; with `last` every epoch replaces the one before and the
+schedule runs to its end. Either way the kept epoch's operating point gives the
+calibrated default threshold. With `train.weight_average` the weights validated and
+saved are their moving average.
 
 Long-stream stability. A model trained only on 10 s clips from a zero state never sees
 the GRU states an hour of audio leads to, and may drift there. So training rows are
@@ -77,7 +80,7 @@ class TrainResult:
     run_dir: Path
     stopped: str  # one of FINISHED or _STOP_REASONS
     epochs_done: int
-    best: dict[str, Any] | None  # val metrics of the best epoch
+    best: dict[str, Any] | None  # val metrics of the kept epoch (train.keep_epoch)
     is_main: bool  # rank 0 (the only one that reports)
 
 
@@ -557,7 +560,7 @@ class _Run:
         seconds = time.monotonic() - started  # training and validation
         entry = {"epoch": p.epoch, "train_loss": loss_sum / batches, **metrics, "lr": self.scheduler.get_last_lr()[0], "steps": p.step, "seconds": round(seconds, 2)}
         p.history.append(entry)
-        improved = _better(metrics, p.best)
+        improved = self.config.train.keep_epoch == "last" or _better(metrics, p.best)
         if improved:
             p.best, p.since_best = entry, 0
             p.best_state = {k: v.detach().cpu().clone() for k, v in self.judged.state_dict().items()}
@@ -568,7 +571,7 @@ class _Run:
             f"epoch {p.epoch}/{tc.epochs}  loss {entry['train_loss']:.4f}  val_loss {metrics['val_loss']:.4f}  "
             f"recall@{tc.val_false_accepts_per_hour:g}FA/h {metrics['val_recall']:.3f}  "
             f"threshold {metrics['val_threshold'] if metrics['val_threshold'] is not None else '-'}  "
-            f"FA/h {fa if fa is None else round(fa, 2)}  {seconds:.1f}s{'  *best' if improved else ''}"
+            f"FA/h {fa if fa is None else round(fa, 2)}  {seconds:.1f}s{'  *kept' if improved else ''}"
         )
         if p.since_best >= tc.early_stopping_patience:
             p.stopped = "early_stopping"
@@ -679,7 +682,7 @@ def train(
             go_on = "raise train.max_minutes and --resume to go on" if stopped == "max_minutes" else "--resume goes on"
             cut = "" if stopped in FINISHED else f"stopped by {stopped} in epoch {run.progress.epoch + 1} ({go_on}); "
             run.log(
-                f"{cut}best epoch {best['epoch']}: recall {best['val_recall']:.3f} at {config.train.val_false_accepts_per_hour:g} "
+                f"{cut}{config.train.keep_epoch} epoch {best['epoch']}: recall {best['val_recall']:.3f} at {config.train.val_false_accepts_per_hour:g} "
                 f"false accepts/hour on val; model: {run_dir / 'model.pt'}"
             )
         return TrainResult(run_dir, stopped, run.progress.epoch, best, ranks.main)

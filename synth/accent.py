@@ -12,6 +12,7 @@ American English and the phonemes reach the foreign voice in a form it reads as 
   first replacement level that survives whole.
 - festival's voices of other languages only read text: the phonemes are written in the
   language's own spelling ("activate" is Czech "aktivejt", Italian "aktiveit").
+- Open JTalk's Japanese voices read katakana, a syllable script: "akutibeito".
 """
 
 from __future__ import annotations
@@ -160,3 +161,70 @@ def spelled_input(language: str, text: str) -> str:
     end = text.rstrip()[-1:]
     marks = ".?!" if orthography.questions else ".!"
     return spelled + end if end in marks else spelled  # the closing mark sets the intonation
+
+
+# Katakana: Japanese writes foreign words as syllables (consonant + vowel, or a vowel, a
+# syllabic n or a long-vowel mark), so English phonemes become moras: "activate" is
+# a-ku-ti-ve-i-to. Each English vowel is (Japanese vowel, what follows it).
+_KANA_VOWELS = {
+    "a": ("a", ""), "A:": ("a", "ー"), "V": ("a", ""), "@": ("a", ""), "E": ("e", ""), "e": ("e", ""),
+    "I": ("i", ""), "i": ("i", ""), "i:": ("i", "ー"), "U": ("u", ""), "u:": ("u", "ー"), "0": ("o", ""),
+    "O": ("o", ""), "O:": ("o", "ー"), "3": ("a", "ー"), "3:": ("a", "ー"), "eI": ("e", "イ"), "aI": ("a", "イ"),
+    "OI": ("o", "イ"), "aU": ("a", "ウ"), "oU": ("o", "ー"), "A@": ("a", "ー"), "O@": ("o", "ー"), "o@": ("o", "ー"),
+    "e@": ("e", "ア"), "i@": ("i", "ア"), "U@": ("u", "ア"), "aI@": ("a", "イア"), "aU@": ("a", "ウア"), "@l": ("a", "ル"),
+}
+# Rows of the syllabary, vowels a i u e o; "" is the row of bare vowels.
+_KANA_ROWS = {
+    "": "アイウエオ", "k": "カキクケコ", "g": "ガギグゲゴ", "s": "サシスセソ", "z": "ザジズゼゾ", "T": "サシスセソ",
+    "D": "ザジズゼゾ", "t": ("タ", "ティ", "トゥ", "テ", "ト"), "d": ("ダ", "ディ", "ドゥ", "デ", "ド"),
+    "n": "ナニヌネノ", "h": "ハヒフヘホ", "b": "バビブベボ", "p": "パピプペポ", "m": "マミムメモ",
+    "j": ("ヤ", "イ", "ユ", "イェ", "ヨ"), "r": "ラリルレロ", "l": "ラリルレロ", "w": ("ワ", "ウィ", "ウ", "ウェ", "ウォ"),
+    # Open JTalk's dictionary reads ヴ inside a word as b, and ヴェ as "bu-e": v is said b.
+    "f": ("ファ", "フィ", "フ", "フェ", "フォ"), "v": "バビブベボ",
+    "S": ("シャ", "シ", "シュ", "シェ", "ショ"), "Z": ("ジャ", "ジ", "ジュ", "ジェ", "ジョ"),
+    "tS": ("チャ", "チ", "チュ", "チェ", "チョ"), "dZ": ("ジャ", "ジ", "ジュ", "ジェ", "ジョ"),
+}
+# Consonant + y before a vowel (the "mju:" of "music"): the consonant's i-kana and a small ya/yu/yo.
+_SMALL_Y = {"a": "ャ", "u": "ュ", "o": "ョ", "e": "ェ"}
+# The vowel Japanese adds after a consonant that ends a syllable: "it" is "itto", "much" "macchi".
+_EPENTHESIS = {"t": "o", "d": "o", "tS": "i", "dZ": "i"}
+
+
+def _kana(consonant: str, vowel: str) -> str:
+    return _KANA_ROWS.get(consonant, _KANA_ROWS[""])["aiueo".index(vowel)]
+
+
+def katakana_word(word: tuple[str, ...]) -> str:
+    """One word of English phoneme tokens as katakana."""
+    phones = [{"x": "k", "N": "N"}.get(t, t) for t in word if t in _KANA_VOWELS or t in _KANA_ROWS or t in "xN"]
+    out, i = [], 0
+    while i < len(phones):
+        p = phones[i]
+        nxt = phones[i + 1] if i + 1 < len(phones) else None
+        if p in _KANA_VOWELS:
+            vowel, tail = _KANA_VOWELS[p]
+            out.append(_kana("", vowel) + tail)
+        elif nxt in _KANA_VOWELS:
+            vowel, tail = _KANA_VOWELS[nxt]
+            out.append(_kana("n" if p == "N" else p, vowel) + tail)
+            i += 1
+        elif nxt == "j" and i + 2 < len(phones) and _KANA_VOWELS.get(phones[i + 2], ("i",))[0] in _SMALL_Y:
+            vowel, tail = _KANA_VOWELS[phones[i + 2]]
+            out.append(_kana(p, "i")[0] + _SMALL_Y[vowel] + tail)
+            i += 2
+        elif p in ("n", "N") or (p == "m" and nxt in ("p", "b", "m")):
+            out.append("ン" + ("グ" if p == "N" and nxt not in ("k", "g") else ""))
+        elif p == "r" and out:
+            pass  # after a vowel: American r-colouring, which Japanese hears as length
+        else:
+            out.append(_kana(p, _EPENTHESIS.get(p, "u")))
+        i += 1
+    return "".join(out)
+
+
+def katakana_input(text: str) -> str:
+    """English `text` as katakana, the way a Japanese reader would say its sounds."""
+    # Run together: Open JTalk pauses at every space or comma, a reader of loanwords does not.
+    words = "".join(katakana_word(w) for w in english_phonemes(text))
+    end = text.rstrip()[-1:]
+    return words + {"?": "？", "!": "！"}.get(end, "。")

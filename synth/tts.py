@@ -1,4 +1,4 @@
-"""Offline text-to-speech engines (espeak-ng, mbrola, flite, festival, rhvoice, pico, piper) behind one interface.
+"""Offline text-to-speech engines (espeak-ng, mbrola, flite, festival, rhvoice, pico, openjtalk, piper) behind one interface.
 
 Each engine runs its program in a subprocess; voices are discovered at run time, so an
 engine that is not installed is simply absent. Prosody is engine-neutral: `rate` is a
@@ -21,14 +21,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ClassVar, Iterable, Sequence
+from typing import Callable, ClassVar, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
 from wakeword.audio import decode_audio_bytes
 from wakeword.errors import AudioError, WakewordError
 
-from .accent import ORTHOGRAPHIES, accent_input, is_foreign, spelled_input
+from .accent import ORTHOGRAPHIES, accent_input, is_foreign, katakana_input, spelled_input
 
 SAMPLE_RATE = 16000
 TIMEOUT_S = 60.0
@@ -411,6 +411,70 @@ class Pico(Engine):
         return self._run_to_wav(lambda wav: [self.program, "-l", voice, "-w", str(wav), markup], voice, text)
 
 
+class OpenJTalk(Engine):
+    """Japanese HMM voices through hts_engine, the vocoder of festival's HTS voices, reading
+    English as katakana (synth/accent.py): a Japanese accent, and a kind of vocoded speech
+    that none of the English engines' voices makes.
+
+    Variants shift the all-pass constant of the voice's mel-cepstrum, which warps the
+    frequency axis like a longer or shorter vocal tract: `nitech_jp_atr503_m001+a52`.
+    """
+
+    name = "openjtalk"
+    program = "open_jtalk"
+    package = "open-jtalk open-jtalk-mecab-naist-jdic hts-voice-nitech-jp-atr503-m001"
+    debian_components = "contrib"
+    VOICES = Path("/usr/share/hts-voice")
+    DICTIONARY = Path("/var/lib/mecab/dic/open-jtalk/naist-jdic")
+    WARPS = (-0.06, -0.03, 0.0, 0.03, 0.06)
+
+    def installed(self) -> bool:
+        return super().installed() and self.DICTIONARY.is_dir()
+
+    def voices(self) -> list[str]:
+        return [f"{name}+a{round(100 * (voice.alpha + warp))}" for name, voice in _htsvoices(self.VOICES).items()
+                for warp in self.WARPS]
+
+    def pitch_supported(self, voice: str) -> bool:
+        return True
+
+    def method(self, voice: str) -> str:
+        return "katakana"
+
+    def _synthesize_one(self, voice: str, text: str, prosody: Prosody) -> bytes:
+        name, _, warp = voice.partition("+a")
+        found = _htsvoices(self.VOICES).get(name)
+        if found is None or not warp.isdigit():
+            raise SynthesisError(f"unknown openjtalk voice {voice!r}")
+        try:
+            kana = katakana_input(text)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SynthesisError(f"{self.name} could not phonemize {text!r}: {exc}") from None
+        # Speed is the frame period: Open JTalk's own -r stretches the pauses, hardly the speech.
+        args = [self.program, "-x", str(self.DICTIONARY), "-m", str(found.path), "-a", f"{int(warp) / 100:.2f}",
+                "-p", str(max(1, round(found.frame_period / prosody.rate))), "-fm", f"{prosody.pitch:.2f}"]
+        return self._run_to_wav(lambda wav: [*args, "-ow", str(wav)], voice, text, input=kana.encode())
+
+
+class HTSVoice(NamedTuple):
+    path: Path
+    alpha: float  # all-pass constant of its mel-cepstrum
+    frame_period: int  # samples
+
+
+@functools.cache
+def _htsvoices(folder: Path) -> dict[str, HTSVoice]:
+    """Installed Japanese HTS voices by name."""
+    voices = {}
+    for path in sorted(folder.glob("*/*.htsvoice")):
+        head = path.read_bytes()[:4096].decode("ascii", "replace")
+        alpha = re.search(r"^OPTION\[MCP\]:ALPHA=([0-9.]+)\s*$", head, re.MULTILINE)
+        period = re.search(r"^FRAME_PERIOD:(\d+)\s*$", head, re.MULTILINE)
+        if "FULLCONTEXT_FORMAT:HTS_TTS_JPN" in head and alpha and period:
+            voices[path.stem] = HTSVoice(path, float(alpha.group(1)), int(period.group(1)))
+    return voices
+
+
 # Folders (separated like PATH) of downloaded piper voices: `X.onnx` beside `X.onnx.json`.
 PIPER_VOICES_ENV = "WAKEWORD_PIPER_VOICES"
 
@@ -500,7 +564,7 @@ def _piper_models() -> dict[str, Path]:
     return dict(sorted(models.items()))
 
 
-ENGINES: dict[str, Engine] = {e.name: e for e in (Espeak(), Mbrola(), Flite(), Festival(), RHVoice(), Pico(), Piper())}
+ENGINES: dict[str, Engine] = {e.name: e for e in (Espeak(), Mbrola(), Flite(), Festival(), RHVoice(), Pico(), OpenJTalk(), Piper())}
 
 
 def get_engine(name: str) -> Engine:

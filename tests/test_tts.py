@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from signals import pitch_hz
 from synth import tts
 from synth.cli import main as synth_main
-from synth.accent import ORTHOGRAPHIES, accent_input, spelled_input
+from synth.accent import ORTHOGRAPHIES, accent_input, katakana_input, spelled_input
 from synth.tts import EngineMissingError, Prosody, SynthesisError, Voice
 
 RATE = 16000
@@ -26,7 +29,9 @@ ONE_VOICE_PER_KIND = [
     "mbrola:de1-en",  # a German speaker's diphones reading English
     "rhvoice:slt",  # statistical parametric, 24 kHz
     "pico:en-GB",
+    "openjtalk:nitech_jp_atr503_m001+a55",  # a Japanese HTS voice reading katakana
 ]
+JAPANESE = "nitech_jp_atr503_m001"
 
 
 # One festival voice per language whose spelling can write English sounds.
@@ -49,6 +54,7 @@ def test_voices_are_discovered_for_every_engine():
     assert {"us1", "us2", "us3", "en1", "de1-en", "sw2-en"} <= by_engine["mbrola"], "scripts/setup.sh installs these"
     assert {"alan", "bdl", "clb", "slt"} <= by_engine["rhvoice"]
     assert by_engine["pico"] == {"en-US", "en-GB"}
+    assert by_engine["openjtalk"] == {f"{JAPANESE}+a{a}" for a in (49, 52, 55, 58, 61)}, "the voice's own 0.55, warped"
 
 
 @pytest.mark.parametrize("voice_id", ONE_VOICE_PER_KIND)
@@ -63,7 +69,7 @@ def test_each_engine_renders_a_word_to_trimmed_audible_audio(voice_id):
 
 @pytest.mark.parametrize("voice_id", ["espeak-ng:en-us", "flite:slt", "festival:kal_diphone",
                                       "festival:cmu_us_slt_arctic_hts", "piper:en_US-joe-medium+flat",
-                                      "mbrola:us2", "rhvoice:bdl", "pico:en-US"])
+                                      "mbrola:us2", "rhvoice:bdl", "pico:en-US", f"openjtalk:{JAPANESE}+a52"])
 def test_rate_changes_duration(voice_id):
     slow, fast = tts.render_many(Voice.parse(voice_id), [("activate the lights", Prosody(rate=0.75)),
                                                          ("activate the lights", Prosody(rate=1.3))])
@@ -71,7 +77,7 @@ def test_rate_changes_duration(voice_id):
 
 
 @pytest.mark.parametrize("voice_id", ["espeak-ng:en-us", "flite:kal", "festival:ked_diphone", "mbrola:us1",
-                                      "rhvoice:lyubov", "pico:en-GB"])
+                                      "rhvoice:lyubov", "pico:en-GB", f"openjtalk:{JAPANESE}+a58"])
 def test_pitch_changes_the_voice_where_supported(voice_id):
     voice = Voice.parse(voice_id)
     assert tts.get_engine(voice.engine).pitch_supported(voice.name)
@@ -174,6 +180,8 @@ def test_an_engine_asked_for_but_missing_names_its_package(tmp_path, monkeypatch
         tts.available_voices(["festival"])
     with pytest.raises(EngineMissingError, match=r"apt-get install mbrola mbrola-us1.*contrib and non-free"):
         tts.available_voices(["mbrola"])
+    with pytest.raises(EngineMissingError, match=r"apt-get install open-jtalk .*hts-voice-nitech.*contrib"):
+        tts.available_voices(["openjtalk"])
     with pytest.raises(EngineMissingError, match=r"pip install piper-tts"):
         tts.available_voices(["piper"])
     with pytest.raises(SynthesisError, match="unknown TTS engine 'sapi'"):
@@ -245,3 +253,39 @@ def test_czech_spells_english_sounds_it_has_letters_for():
     assert spelled_input("czech", "cheap shoes") == "čip šuz"
     assert spelled_input("czech", "cheap?") == "čip?"  # a question keeps its intonation
     assert spelled_input("italian", "cheap?") == "ciip"  # where the voices can say one
+
+
+def _open_jtalk_phonemes(kana: str) -> list[str]:
+    """The phonemes Open JTalk's front end makes of a katakana text (its trace's labels)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = tts.ENGINES["openjtalk"]
+        voice = engine.VOICES / "nitech-jp-atr503-m001" / f"{JAPANESE}.htsvoice"
+        subprocess.run([engine.program, "-x", str(engine.DICTIONARY), "-m", str(voice), "-ow", f"{tmp}/a.wav",
+                        "-ot", f"{tmp}/a.trace"], input=kana.encode(), check=True)
+        trace = Path(f"{tmp}/a.trace").read_text()
+    labels = trace.partition("[Output label]")[2].strip().split("\n\n")[0].splitlines()
+    return [re.search(r"-(\w+)\+", label).group(1) for label in labels]
+
+
+def test_openjtalk_says_english_phonemes_as_katakana():
+    """Japanese readers say "activate" a-ku-ti-be-i-to: its consonants survive, v as b."""
+    spelled = katakana_input("activate")
+    assert spelled == "アクティベイト。"
+    phonemes = _open_jtalk_phonemes(spelled)
+    assert [p for p in phonemes if p not in ("sil", "pau") and p.lower() not in "aiueo"] == ["k", "t", "b", "t"], phonemes
+    assert katakana_input("music?") == "ミュージク？"  # y after a consonant, a question's rise
+    assert katakana_input("thank you") == "サンクユー。"  # one breath: Open JTalk would pause at a space
+    assert tts.ENGINES["openjtalk"].method(f"{JAPANESE}+a55") == "katakana"
+
+
+def test_openjtalk_variants_warp_the_voice():
+    """A smaller all-pass constant than the voice's own raises its formants, like a shorter vocal tract."""
+    short, long_ = (tts.render(Voice("openjtalk", f"{JAPANESE}+a{a}"), "activate the lights") for a in (49, 61))
+    assert _centroid_hz(short) > 1.2 * _centroid_hz(long_)
+    with pytest.raises(SynthesisError, match="unknown openjtalk voice"):
+        tts.render(Voice("openjtalk", "nobody+a55"), "activate")
+
+
+def _centroid_hz(audio: np.ndarray) -> float:
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    return float((power * np.fft.rfftfreq(len(audio), 1 / RATE)).sum() / power.sum())

@@ -52,7 +52,8 @@ deterministically for a --seed. Files already rendered are kept (resume).
 An accent is a voice of another language saying the English phonemes of the text with
 its own sounds (Polish: 'aktivejt'), never reading the English spelling by its rules;
 festival's voices read the phonemes written in their language's spelling (Czech
-'aktivejt', Italian 'aktiveit'). Festival voices of other languages are left out.
+'aktivejt', Italian 'aktiveit'), Open JTalk's Japanese voice reads them as katakana
+('akutibeito'). Festival voices of other languages are left out.
 Writes 16 kHz wavs and metadata.jsonl: one line per file with its engine, voice, text,
 kind (positive / confusable / speech), rate, pitch (semitones) and word_gap (s).
 """

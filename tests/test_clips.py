@@ -59,7 +59,7 @@ def test_speak_writes_clips_with_metadata_and_resumes(tmp_path, capsys):
 
     # Another plan into the same folder: the clips it does not make stay, and it says so.
     code, _ = _speak("activate", "--out", str(out), "--count", str(n - 1))
-    assert code == 0 and "already holds 1 clips this plan does not make" in capsys.readouterr().err
+    assert code == 0 and "already holds 1 clips of these voices that this plan does not make" in capsys.readouterr().err
     assert len(read_metadata(out)) == n
 
     # A killed run: one clip lost, half a metadata line left behind. Only that clip is redone.
@@ -75,6 +75,19 @@ def test_speak_writes_clips_with_metadata_and_resumes(tmp_path, capsys):
     assert len(clips.clips) == n and not clips.skipped
     assert {c.voice_id for c in clips.clips} == {f"{e['engine']}:{e['voice']}" for e in metadata.values()}
 
+
+
+def test_a_second_engine_joins_a_clip_folder_at_its_own_share(tmp_path, capsys):
+    """make_model.sh adds Open JTalk's voice on top of the other engines' clips: two plans, one folder."""
+    out = tmp_path / "positives"
+    assert _speak("activate", "--out", str(out), "--count", "3", "--engines", "flite")[0] == 0
+    code, printed = _speak("activate", "--out", str(out), "--count", "2", "--engines", "openjtalk")
+    assert code == 0 and "2 clips rendered, 0 already there" in printed
+    assert "warning" not in capsys.readouterr().err
+    engines = [e["engine"] for e in read_metadata(out).values()]
+    assert sorted(engines) == ["flite"] * 3 + ["openjtalk"] * 2
+    assert _speak("activate", "--out", str(out), "--count", "3", "--engines", "flite")[1].startswith(f"{out}: 0 clips rendered")
+    assert "warning" not in capsys.readouterr().err
 
 def test_speak_negatives_never_say_the_phrase_and_voices_can_be_held_out(tmp_path):
     out = tmp_path / "neg"

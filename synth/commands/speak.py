@@ -149,11 +149,14 @@ def run(args: argparse.Namespace) -> int:
     kept = {name: e for name, e in read_metadata(out, strict=False).items() if (out / name).exists()}
     _write_metadata(out, kept)
     planned = {r.file for r in renditions}
-    others = sum(name not in planned for name in kept)
+    # Clips of other voices were put there on purpose (a second engine at its own share,
+    # recordings); those of these voices that the plan does not make may be a mistake.
+    chosen = {v.id for v in voices}
+    others = sum(name not in planned and f"{e.get('engine')}:{e.get('voice')}" in chosen for name, e in kept.items())
     if others:  # they stay (they may be someone's work), but they are not what was asked for
-        print(f"synth speak: warning: {out} already holds {others} clips this plan does not make (other texts, voices, "
-              "options or a larger --count); they stay and will be used with it: give a new --out for this plan alone",
-              file=sys.stderr)
+        print(f"synth speak: warning: {out} already holds {others} clips of these voices that this plan does not make "
+              "(other texts, options or a larger --count); they stay and will be used with it: give a new --out for "
+              "this plan alone", file=sys.stderr)
     todo = [r for r in renditions if r.file not in kept]
     written, failures = _render_all(todo, out, args.jobs or os.cpu_count() or 1)
     kept.update((e["file"], e) for e in written)

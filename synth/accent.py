@@ -165,7 +165,7 @@ def spelled_input(language: str, text: str) -> str:
 
 # Katakana: Japanese writes foreign words as syllables (consonant + vowel, or a vowel, a
 # syllabic n or a long-vowel mark), so English phonemes become moras: "activate" is
-# a-ku-ti-ve-i-to. Each English vowel is (Japanese vowel, what follows it).
+# a-ku-ti-be-i-to. Each English vowel is (Japanese vowel, what follows it).
 _KANA_VOWELS = {
     "a": ("a", ""), "A:": ("a", "ー"), "V": ("a", ""), "@": ("a", ""), "E": ("e", ""), "e": ("e", ""),
     "I": ("i", ""), "i": ("i", ""), "i:": ("i", "ー"), "U": ("u", ""), "u:": ("u", "ー"), "0": ("o", ""),
@@ -196,7 +196,7 @@ def _kana(consonant: str, vowel: str) -> str:
 
 def katakana_word(word: tuple[str, ...]) -> str:
     """One word of English phoneme tokens as katakana."""
-    phones = [{"x": "k", "N": "N"}.get(t, t) for t in word if t in _KANA_VOWELS or t in _KANA_ROWS or t in "xN"]
+    phones = [{"x": "k"}.get(t, t) for t in word if t in _KANA_VOWELS or t in _KANA_ROWS or t in ("x", "N")]
     out, i = [], 0
     while i < len(phones):
         p = phones[i]

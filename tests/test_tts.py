@@ -259,7 +259,7 @@ def _open_jtalk_phonemes(kana: str) -> list[str]:
     """The phonemes Open JTalk's front end makes of a katakana text (its trace's labels)."""
     with tempfile.TemporaryDirectory() as tmp:
         engine = tts.ENGINES["openjtalk"]
-        voice = engine.VOICES / "nitech-jp-atr503-m001" / f"{JAPANESE}.htsvoice"
+        voice = tts._htsvoices(engine.VOICES)[JAPANESE].path
         subprocess.run([engine.program, "-x", str(engine.DICTIONARY), "-m", str(voice), "-ow", f"{tmp}/a.wav",
                         "-ot", f"{tmp}/a.trace"], input=kana.encode(), check=True)
         trace = Path(f"{tmp}/a.trace").read_text()

@@ -467,7 +467,8 @@ def _htsvoices(folder: Path) -> dict[str, HTSVoice]:
     """Installed Japanese HTS voices by name."""
     voices = {}
     for path in sorted(folder.glob("*/*.htsvoice")):
-        head = path.read_bytes()[:4096].decode("ascii", "replace")
+        with path.open("rb") as f:  # the header only: the model after it is megabytes
+            head = f.read(4096).decode("ascii", "replace")
         alpha = re.search(r"^OPTION\[MCP\]:ALPHA=([0-9.]+)\s*$", head, re.MULTILINE)
         period = re.search(r"^FRAME_PERIOD:(\d+)\s*$", head, re.MULTILINE)
         if "FULLCONTEXT_FORMAT:HTS_TTS_JPN" in head and alpha and period:

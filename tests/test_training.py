@@ -20,7 +20,7 @@ from wakeword.cli import main
 from wakeword.config import TrainConfig, load_config
 from wakeword.errors import ConfigError
 from wakeword.modelfile import load_model
-from wakeword.training import band_centers_hz, step_loss, train, vocal_tract_warp
+from wakeword.training import band_centers_hz, epochs_within_budget, step_loss, train, vocal_tract_warp
 
 EPOCHS = load_config(TINY_CONFIG).train.epochs
 
@@ -146,6 +146,37 @@ def test_max_minutes_budgets_the_run_over_its_resumes(tiny_dataset, tmp_path):  
     result = train(config, tiny_dataset, out, resume=True, device="cpu", log=lambda line: None)
     assert (result.stopped, result.epochs_done) == ("completed", EPOCHS)
     assert _checkpoint(out)["progress"]["train_seconds"] > spent["train_seconds"]
+
+
+@pytest.mark.parametrize("planned, done, seconds, budget, fit", [
+    (16, 0, 0.0, 1500.0, 16),  # nothing measured yet
+    (16, 1, 90.0, 1500.0, 16),  # 16 epochs of 90 s fit in 25 min with half an epoch to spare
+    (16, 1, 120.0, 1500.0, 12),
+    (16, 4, 480.0, 1500.0, 12),
+    (10, 2, 10.0, 1000.0, 10),  # never more than planned
+    (16, 3, 1600.0, 1500.0, 3),  # already over: end now
+])
+def test_epochs_within_budget(planned, done, seconds, budget, fit):
+    assert epochs_within_budget(planned, done, seconds, budget) == fit
+
+
+def test_max_minutes_shortens_the_schedule_so_it_still_anneals(reference_run, tiny_dataset, tmp_path):  # noqa: F811
+    """A cap that holds about nine of 60 planned epochs: the run ends its one-cycle schedule
+    inside the cap instead of being cut off near its peak (epoch 9 of 60 is just past the
+    warm-up, at about the full rate). Tiny epochs are noisy, so the plan may shrink once
+    more at its end, which leaves the rate a few per cent of the peak."""
+    pace = _checkpoint(reference_run)["progress"]["train_seconds"] / EPOCHS
+    base = load_config(TINY_CONFIG)
+    train_config = dataclasses.replace(base.train, epochs=60, max_minutes=10 * pace / 60)
+    out, lines = tmp_path / "run", []
+    result = train(dataclasses.replace(base, train=train_config), tiny_dataset, out, device="cpu", log=lines.append)
+    report = json.loads((out / "metrics.json").read_text())
+    planned = report["epochs_planned"]
+    assert 1 < planned < 60
+    assert (result.stopped, result.epochs_done) == ("completed", planned)
+    assert any("the learning-rate schedule now ends after epoch" in line for line in lines)
+    assert report["history"][-1]["lr"] < 0.1 * train_config.learning_rate
+    assert _checkpoint(out)["scheduler"]["total_steps"] == planned * report["history"][0]["steps"]
 
 
 def test_weight_average_is_what_is_saved_and_resumes_exactly(tiny_dataset, tmp_path):  # noqa: F811

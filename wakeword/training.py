@@ -20,6 +20,13 @@ concatenating clips into longer sequences, which would also need labels re-deriv
 across clip seams. Validation scores its stream the same way (`VAL_STREAMS` rows, each
 carrying its state from one example to the next), so selection sees carried states too.
 
+Time budget. `train.max_minutes` caps the wall time of a run. A schedule cut off by the cap
+would end with the learning rate still high, and `keep_epoch: last` would keep those
+weights; so after every epoch the run checks how many epochs still fit at its mean epoch
+time and, if that is fewer than planned, shortens the one-cycle schedule to end there.
+It only ever shortens, and a run the cap does not bind trains exactly as without one.
+The cap stays as a hard stop for an epoch that runs long.
+
 Determinism and resume. Everything random comes from `config.seed`: the initial weights,
 the per-rank torch generator (dropout) and augmentation generator, and the sampler's
 per-epoch order. `checkpoint.pt` is written after every epoch and whenever a run stops
@@ -99,6 +106,7 @@ class _Progress:
     # Wall time spent training over every invocation: train.max_minutes budgets the run,
     # so a resume goes on with what is left instead of a fresh allowance.
     train_seconds: float = 0.0
+    epochs_planned: int = 0  # the schedule's length once the time budget shortened it; 0: train.epochs
 
 
 @dataclass
@@ -174,6 +182,18 @@ class _Ranks:
         if self.world > 1:
             for buffer in model.buffers():
                 dist.broadcast(buffer, src=0)
+
+
+def epochs_within_budget(planned: int, done: int, seconds: float, budget: float) -> int:
+    """How many epochs a run can finish: `planned`, or fewer when `done` epochs took
+    `seconds` of a `budget` (seconds) and the rest at the same mean pace would overrun it."""
+    if done == 0 or done >= planned:
+        return planned
+    pace = seconds / done
+    # Half an epoch to spare: epoch times wander on a shared host, and an overrun is cut
+    # off by the hard stop before the schedule's end.
+    fit = done + math.floor((budget - seconds - pace / 2) / pace)
+    return max(done, min(planned, fit))
 
 
 def _resolve_device(name: str, local_rank: int) -> torch.device:
@@ -405,6 +425,10 @@ class _Run:
         self.progress = _Progress()
 
     @property
+    def epochs_planned(self) -> int:
+        return self.progress.epochs_planned or self.config.train.epochs
+
+    @property
     def judged(self) -> WakewordModel:
         """The weights that are validated and saved: the moving average when there is one."""
         return self.average.module if self.average else self.model
@@ -503,7 +527,7 @@ class _Run:
     def write_reports(self) -> None:
         """metrics.json, the learning curve, and model.pt: the best weights so far, with how long the run has trained."""
         p = self.progress
-        report = {"history": p.history, "best": p.best, "stopped": p.stopped}
+        report = {"history": p.history, "best": p.best, "stopped": p.stopped, "epochs_planned": self.epochs_planned}
         atomic_write_bytes(self.run_dir / "metrics.json", (json.dumps(report, indent=2) + "\n").encode())
         if p.best_state is not None:
             self.write_model(p.best_state, {k: v for k, v in p.best.items() if k.startswith("val_")}, p.best["epoch"])
@@ -568,15 +592,34 @@ class _Run:
             p.since_best += 1
         fa = metrics["val_false_accepts_per_hour"]
         self.log(
-            f"epoch {p.epoch}/{tc.epochs}  loss {entry['train_loss']:.4f}  val_loss {metrics['val_loss']:.4f}  "
+            f"epoch {p.epoch}/{self.epochs_planned}  loss {entry['train_loss']:.4f}  val_loss {metrics['val_loss']:.4f}  "
             f"recall@{tc.val_false_accepts_per_hour:g}FA/h {metrics['val_recall']:.3f}  "
             f"threshold {metrics['val_threshold'] if metrics['val_threshold'] is not None else '-'}  "
             f"FA/h {fa if fa is None else round(fa, 2)}  {seconds:.1f}s{'  *kept' if improved else ''}"
         )
         if p.since_best >= tc.early_stopping_patience:
             p.stopped = "early_stopping"
-        elif p.epoch >= tc.epochs:
+        elif p.epoch >= self.epochs_planned:
             p.stopped = "completed"
+
+    def _fit_schedule_to_budget(self) -> None:
+        """Shorten the schedule when the epochs left would overrun train.max_minutes (module doc)."""
+        p, tc = self.progress, self.config.train
+        budget = tc.max_minutes * 60
+        epochs = self.ranks.from_main(lambda: epochs_within_budget(self.epochs_planned, p.epoch, p.train_seconds, budget))
+        if epochs >= self.epochs_planned:
+            return
+        self.log(f"{tc.epochs} epochs do not fit in train.max_minutes ({tc.max_minutes:g}) at {p.train_seconds / p.epoch:.1f} s an epoch: "
+                 f"the learning-rate schedule now ends after epoch {epochs}")
+        p.epochs_planned = epochs
+        if p.epoch >= epochs:
+            p.stopped = "completed"
+            return
+        # The same one-cycle curve over fewer steps, picked up at the step the run has reached.
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=tc.learning_rate, total_steps=epochs * self.batches_per_epoch, pct_start=tc.warmup_share,
+            last_epoch=p.step - 1,
+        )
 
     def fit(self) -> str:
         p, tc = self.progress, self.config.train
@@ -594,7 +637,7 @@ class _Run:
                 order = list(self.sampler)
                 batches = [order[i : i + tc.batch_size] for i in range(0, len(order), tc.batch_size)]
                 epoch_started = time.monotonic()
-                bar = tqdm(total=len(batches), initial=p.batch, desc=f"epoch {p.epoch + 1}/{tc.epochs}", leave=False, disable=None if self.ranks.main else True)
+                bar = tqdm(total=len(batches), initial=p.batch, desc=f"epoch {p.epoch + 1}/{self.epochs_planned}", leave=False, disable=None if self.ranks.main else True)
                 with bar:
                     for indices in batches[p.batch :]:
                         tick()
@@ -609,6 +652,8 @@ class _Run:
                         bar.set_postfix(loss=f"{loss:.4f}")
                 self._end_epoch(epoch_started)
                 tick()
+                if tc.max_minutes and p.stopped is None:
+                    self._fit_schedule_to_budget()
                 self.save_checkpoint()
                 if self.ranks.main:
                     self.write_reports()

@@ -12,12 +12,17 @@ from ..errors import ConfigError
 DESCRIPTION = """\
 Train a wake-word model on a dataset made by `synth generate`.
 
-Every epoch is validated as one long stream of the val split. The epoch with the
-highest recall at train.val_false_accepts_per_hour false accepts per hour is kept,
-and the threshold of that operating point becomes the model's default.
-train.max_minutes caps the wall time of a run over all its resumes (the best
-model so far is kept); a run that used it up goes on under --resume only with a
-larger cap.
+Every epoch is validated as one long stream of the val split. train.keep_epoch
+says which epoch is kept: the last one (the schedule run out), or the best by
+recall at train.val_false_accepts_per_hour false accepts per hour, with early
+stopping. The kept epoch's threshold at that operating point becomes the model's
+default.
+
+train.max_minutes caps the wall time of a run over all its resumes. When the
+epochs left would overrun it at the pace so far, the learning-rate schedule is
+shortened to end inside the cap, so the last epoch is still an annealed one; the
+cap also stops an epoch that runs long (the kept model so far is saved). A run
+that used it up goes on under --resume only with a larger cap.
 
 Ctrl-C stops after the current batch and saves a checkpoint; --resume continues
 exactly where it stopped. Under torchrun (several processes or machines) training

@@ -154,7 +154,7 @@ class TrainConfig:
     # Event-level validation: recall at this many false accepts per hour of negative audio.
     val_false_accepts_per_hour: float = 1.0
     num_threads: int = 0  # 0: all cores
-    max_minutes: float = 0.0  # 0: no limit; otherwise stop after this much wall time
+    max_minutes: float = 0.0  # 0: no limit; otherwise the schedule shortens to end within it, and a hard stop
     # Share of the learning-rate schedule spent warming up (OneCycle's rising part).
     warmup_share: float = 0.1
     grad_clip_norm: float = 5.0  # 0: no clipping

@@ -159,23 +159,25 @@ def loeo(args) -> None:
             stream(args.config, prefix, args.stream_minutes, voices=f"{family}:*", clips=clips)
         report, curve = evaluate(model, prefix)
         at = {b: best_at_false_accept_rate(curve, b) for b in (0.5, 1.0)}
-        rows.append((family, report, at))
+        trained = load_model(model).metadata["metrics"]  # models before 2026-12-01 lack these two
+        epochs = f"{trained['epochs_trained']} in {trained['train_minutes']:.1f} min" if "epochs_trained" in trained else "n/a"
+        rows.append((family, report, at, epochs))
         curves[f"without {family}"] = curve
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     plot_det(args.plot, curves, title="leave one engine family out")
     absent = [f for f in families if f not in heard]
-    print(f"Each family: {args.examples} ten-second examples without it, training capped at {args.train_minutes:g} min, "
+    print(f"Each family: {args.examples} ten-second examples without it, training capped at {args.train_minutes:g} min (the schedule shortens to fit it on a slow host), "
           f"evaluated on a {args.stream_minutes:g} min stream spoken only by it."
           + (f" The clips hold no voice of {', '.join(absent)}: one model, trained on them all, serves those folds." if absent else "")
           + "\n")
-    print("| held-out family | recall @ 0.5 FA/h | recall @ 1 FA/h | confusables accepted | recall / FA/h at model threshold |")
-    print("|---|---|---|---|---|")
-    for family, report, at in rows:
+    print("| held-out family | recall @ 0.5 FA/h | recall @ 1 FA/h | confusables accepted | recall / FA/h at model threshold | epochs trained |")
+    print("|---|---|---|---|---|---|")
+    for family, report, at, trained in rows:
         r05, r1 = (at[b].recall if at[b] else None for b in (0.5, 1.0))
         print(f"| {family} | {pct(r05)} | {pct(r1)} | {pct(report['confusable_accept_rate'])} | "
-              f"{pct(report['recall'])} / {report['false_accepts_per_hour']:.1f} |")
-    mean = lambda b: np.mean([at[b].recall if at[b] else 0.0 for _, _, at in rows])  # noqa: E731
-    print(f"| **average** | {pct(mean(0.5))} | {pct(mean(1.0))} | | |")
+              f"{pct(report['recall'])} / {report['false_accepts_per_hour']:.1f} | {trained} |")
+    mean = lambda b: np.mean([at[b].recall if at[b] else 0.0 for _, _, at, _ in rows])  # noqa: E731
+    print(f"| **average** | {pct(mean(0.5))} | {pct(mean(1.0))} | | | |")
     print(f"\nDET curves: ![LOEO]({args.plot.name})")
 
 

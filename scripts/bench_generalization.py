@@ -159,7 +159,7 @@ def loeo(args) -> None:
             stream(args.config, prefix, args.stream_minutes, voices=f"{family}:*", clips=clips)
         report, curve = evaluate(model, prefix)
         at = {b: best_at_false_accept_rate(curve, b) for b in (0.5, 1.0)}
-        trained = load_model(model).metadata["metrics"]  # models before 2026-12-01 lack these two
+        trained = load_model(model).metadata["metrics"]  # older model files lack these two
         epochs = f"{trained['epochs_trained']} in {trained['train_minutes']:.1f} min" if "epochs_trained" in trained else "n/a"
         rows.append((family, report, at, epochs))
         curves[f"without {family}"] = curve

@@ -418,11 +418,17 @@ class _Run:
         self.sampler = DistributedSampler(range(len(self.train_split)), num_replicas=ranks.world, rank=ranks.rank, shuffle=True, seed=config.seed)
         self.batches_per_epoch = math.ceil(len(self.sampler) / tc.batch_size)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=tc.learning_rate, total_steps=tc.epochs * self.batches_per_epoch, pct_start=tc.warmup_share
-        )
+        self.scheduler = self._one_cycle(tc.epochs)
         self.average = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(tc.weight_average), use_buffers=True) if tc.weight_average else None
         self.progress = _Progress()
+
+    def _one_cycle(self, epochs: int, last_step: int = -1) -> torch.optim.lr_scheduler.OneCycleLR:
+        """The learning-rate schedule over `epochs`; from `last_step` on when it replaces a longer one."""
+        tc = self.config.train
+        return torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=tc.learning_rate, total_steps=epochs * self.batches_per_epoch, pct_start=tc.warmup_share,
+            last_epoch=last_step,
+        )
 
     @property
     def epochs_planned(self) -> int:
@@ -609,17 +615,14 @@ class _Run:
         epochs = self.ranks.from_main(lambda: epochs_within_budget(self.epochs_planned, p.epoch, p.train_seconds, budget))
         if epochs >= self.epochs_planned:
             return
-        self.log(f"{tc.epochs} epochs do not fit in train.max_minutes ({tc.max_minutes:g}) at {p.train_seconds / p.epoch:.1f} s an epoch: "
+        self.log(f"{self.epochs_planned} epochs do not fit in train.max_minutes ({tc.max_minutes:g}) at {p.train_seconds / p.epoch:.1f} s an epoch: "
                  f"the learning-rate schedule now ends after epoch {epochs}")
         p.epochs_planned = epochs
         if p.epoch >= epochs:
             p.stopped = "completed"
             return
         # The same one-cycle curve over fewer steps, picked up at the step the run has reached.
-        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=tc.learning_rate, total_steps=epochs * self.batches_per_epoch, pct_start=tc.warmup_share,
-            last_epoch=p.step - 1,
-        )
+        self.scheduler = self._one_cycle(epochs, p.step - 1)
 
     def fit(self) -> str:
         p, tc = self.progress, self.config.train

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 BACKGROUND_DBFS = -60.0
 LEVELS = (-15, -20, -25, -30, -35, -40, -45, -50, -55)
-# The held-out streams' own clips: `make_model.sh`'s default plan, written out here so
+# The held-out streams' own clips: `speak_clips.sh`'s default plan, written out here so
 # that a recipe speaking other clips (more sound-alikes, other engines) cannot change the
 # yardstick it is measured with (docs/levers.md, 16).
 STREAM_CLIPS = ROOT / "build" / "stream-clips"

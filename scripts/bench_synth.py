@@ -45,7 +45,7 @@ def main() -> int:
         config = tmp / "config.yaml"
         config.write_text(yaml.safe_dump(data))
         synth = str(BIN / "synth")
-        # The default recipe's engines (make_model.sh), so figures of different days compare.
+        # The default recipe's engines (speak_clips.sh), so figures of different days compare.
         engines = ["--engines", "espeak-ng,flite,festival"]
         run([synth, "speak", data["phrase"], *engines, "--count", "90", "--out", str(tmp / "positives")])
         run([synth, "speak", data["phrase"], *engines, "--negatives", "--count", "180", "--out", str(tmp / "negatives")])

@@ -6,11 +6,12 @@ import sys
 
 from wakeword.cli import build_parser, run_cli
 
-SUBCOMMANDS = ("speak", "voices", "generate", "mine", "stream", "show")
+SUBCOMMANDS = ("speak", "record", "voices", "generate", "mine", "stream", "show")
 
 EPILOG = """examples:
   synth speak "activate" --out clips/positives              # many voices of the phrase
   synth speak "activate" --negatives --out clips/negatives  # sound-alikes and ordinary words
+  synth record "activate" --out clips/me                    # your own takes, from the microphone
   synth voices --engines flite,piper                        # the voices speak would use
   synth generate --config configs/activate.yaml --positives clips/positives --negatives clips/negatives --out data/activate
   synth mine --config configs/activate.yaml --model run/model.pt --negatives clips/negatives --out clips/hard

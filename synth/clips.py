@@ -20,6 +20,7 @@ import numpy as np
 
 from wakeword.audio import list_audio_files, load_audio
 from wakeword.errors import AudioError, DataError
+from wakeword.fileio import atomic_write_bytes
 
 METADATA = "metadata.jsonl"
 USER_ENGINE = "user"
@@ -84,6 +85,12 @@ def read_metadata(folder: str | Path, strict: bool = True) -> dict[str, dict]:
             continue
         entries[Path(entry["file"]).as_posix()] = entry
     return entries
+
+
+def write_metadata(folder: str | Path, entries: dict[str, dict]) -> None:
+    """`metadata.jsonl` with one line per entry, sorted by file, replaced atomically."""
+    lines = "".join(json.dumps(entries[name]) + "\n" for name in sorted(entries))
+    atomic_write_bytes(Path(folder) / METADATA, lines.encode())
 
 
 def load_clips(folder: str | Path, sample_rate: int, default_kind: str = "") -> ClipSet:

@@ -77,17 +77,18 @@ def load_clip_folder(folder: str | Path, sample_rate: int, kinds: Sequence[str],
 
 def load_inputs(
     sample_rate: int,
-    positives: str | Path,
-    negatives: str | Path,
+    positives: Sequence[str | Path],
+    negatives: Sequence[str | Path],
     backgrounds: Sequence[str | Path] = (),
     impulse_responses: str | Path | None = None,
     hard_negatives: str | Path | None = None,
 ) -> Inputs:
-    """Clip folders, background folders, an impulse-response folder and mined hard negatives;
-    every unusable file is reported in `skipped`."""
+    """Clip folders (several of positives and of negatives, e.g. synthetic ones beside a
+    person's own takes), background folders, an impulse-response folder and mined hard
+    negatives; every unusable file is reported in `skipped`."""
     skipped: list[str] = []
-    pos = load_clip_folder(positives, sample_rate, ("positive",), skipped)
-    neg = load_clip_folder(negatives, sample_rate, NEGATIVE_KINDS, skipped)
+    pos = [c for folder in positives for c in load_clip_folder(folder, sample_rate, ("positive",), skipped)]
+    neg = [c for folder in negatives for c in load_clip_folder(folder, sample_rate, NEGATIVE_KINDS, skipped)]
     hard = load_clip_folder(hard_negatives, sample_rate, NEGATIVE_KINDS, skipped) if hard_negatives is not None else []
     recordings = []
     for folder in backgrounds:

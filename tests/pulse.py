@@ -1,4 +1,5 @@
-"""A private PulseAudio server as a virtual microphone, for tests of the real audio path.
+"""A private PulseAudio server as a virtual microphone, for tests of the real audio path,
+and `Child`, a command run against it whose output is read as it comes.
 
 Set up as /work/shared/audio-notes.md measured: a 16 kHz mono null sink (the virtual
 speaker) whose monitor, remapped, is the default source (the virtual microphone). What
@@ -13,9 +14,11 @@ server through `env` and nothing lands in HOME or /run.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +28,8 @@ SINK = "wakeword_speaker"
 SOURCE = "wakeword_mic"
 RATE = 16000
 READY_TIMEOUT_S = 10.0
+TIMEOUT_S = 30.0  # generous: start-up imports torch on a shared 2-core machine
+STOP_LIMIT_S = 5.0  # the code stops within 2 s; this only catches a hang
 BINARIES = ("pulseaudio", "pactl", "paplay")
 
 
@@ -148,3 +153,67 @@ def pulse_up(pulse):
     if pulse.process is None:
         pulse.start()
     return pulse
+
+
+class Child:
+    """A child process (`wakeword listen`, `synth record`) whose stdout and stderr are read as they come."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]):
+        self.process = subprocess.Popen(
+            argv, env=env, text=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self._changed = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._read, args=(name, getattr(self.process, name)), daemon=True)
+            for name in self.lines
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, name: str, pipe) -> None:
+        for line in pipe:
+            with self._changed:
+                self.lines[name].append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_for(self, pattern: str, stream: str = "stderr", after: int = 0, timeout: float = TIMEOUT_S) -> int:
+        """Index of the first line from `after` on that matches `pattern`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for i, line in enumerate(self.lines[stream][after:], after):
+                    if re.search(pattern, line):
+                        return i
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.process.poll() is not None and not any(r.is_alive() for r in self._readers)):
+                    raise AssertionError(f"no {stream} line matching {pattern!r}; log:\n{self.log()}")
+                self._changed.wait(min(left, 0.2))
+
+    def count(self, stream: str = "stdout") -> int:
+        with self._changed:
+            return len(self.lines[stream])
+
+    def log(self) -> str:
+        return "\n".join(self.lines["stderr"] + ["--- stdout:"] + self.lines["stdout"])
+
+    def signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def stop(self) -> int:
+        """SIGTERM; the exit status (it must exit, and quickly)."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(STOP_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise AssertionError(f"still running {STOP_LIMIT_S} s after SIGTERM; log:\n{self.log()}") from None
+        for reader in self._readers:
+            reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

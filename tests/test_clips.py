@@ -78,7 +78,7 @@ def test_speak_writes_clips_with_metadata_and_resumes(tmp_path, capsys):
 
 
 def test_a_second_engine_joins_a_clip_folder_at_its_own_share(tmp_path, capsys):
-    """JAPANESE=8 scripts/make_model.sh adds Open JTalk's voice on top of the other engines' clips: two plans, one folder."""
+    """JAPANESE=8 scripts/speak_clips.sh (make_model.sh) adds Open JTalk's voice on top of the other engines' clips: two plans, one folder."""
     out = tmp_path / "positives"
     assert _speak("activate", "--out", str(out), "--count", "3", "--engines", "flite")[0] == 0
     code, printed = _speak("activate", "--out", str(out), "--count", "2", "--engines", "openjtalk")

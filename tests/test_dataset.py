@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def inputs(clip_folders):
-    return load_inputs(RATE, clip_folders["positives"], clip_folders["negatives"])
+    return load_inputs(RATE, [clip_folders["positives"]], [clip_folders["negatives"]])
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import pytest
 import torch
 
-from pulse import PulseServer, pulse, pulse_available, pulse_up  # noqa: F401 (fixtures)
+from pulse import STOP_LIMIT_S, TIMEOUT_S, Child, PulseServer, pulse, pulse_available, pulse_up  # noqa: F401 (fixtures)
 from wakeword.audio import load_audio, write_wav
 from wakeword.cli import build_parser, main
 from wakeword.config import load_config
@@ -37,8 +36,6 @@ from wakeword.modelfile import bundled_model_path, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 WAKEWORD = Path(sys.executable).parent / "wakeword"
-TIMEOUT_S = 30.0  # generous: start-up imports torch on a shared 2-core machine
-STOP_LIMIT_S = 5.0  # the code stops within 2 s; this only catches a hang
 
 
 def _half_model(path: Path, phrase: str) -> Path:
@@ -57,76 +54,12 @@ def half_model(tmp_path_factory) -> Path:
     return _half_model(tmp_path_factory.mktemp("models") / "half.pt", "activate")
 
 
-class Listener:
-    """A `wakeword listen` child process whose stdout and stderr are read as they come."""
-
-    def __init__(self, args: list[str], env: dict[str, str]):
-        self.process = subprocess.Popen(
-            [str(WAKEWORD), "listen", *args], env=env, text=True,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        self.lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
-        self._changed = threading.Condition()
-        self._readers = [
-            threading.Thread(target=self._read, args=(name, getattr(self.process, name)), daemon=True)
-            for name in self.lines
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, name: str, pipe) -> None:
-        for line in pipe:
-            with self._changed:
-                self.lines[name].append(line.rstrip("\n"))
-                self._changed.notify_all()
-
-    def wait_for(self, pattern: str, stream: str = "stderr", after: int = 0, timeout: float = TIMEOUT_S) -> int:
-        """Index of the first line from `after` on that matches `pattern`."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                for i, line in enumerate(self.lines[stream][after:], after):
-                    if re.search(pattern, line):
-                        return i
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.process.poll() is not None and not any(r.is_alive() for r in self._readers)):
-                    raise AssertionError(f"no {stream} line matching {pattern!r}; log:\n{self.log()}")
-                self._changed.wait(min(left, 0.2))
-
-    def count(self, stream: str = "stdout") -> int:
-        with self._changed:
-            return len(self.lines[stream])
-
-    def log(self) -> str:
-        return "\n".join(self.lines["stderr"] + ["--- stdout:"] + self.lines["stdout"])
-
-    def signal(self, sig: int) -> None:
-        self.process.send_signal(sig)
-
-    def stop(self) -> int:
-        """SIGTERM; the exit status (it must exit, and quickly)."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(STOP_LIMIT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise AssertionError(f"still running {STOP_LIMIT_S} s after SIGTERM; log:\n{self.log()}") from None
-        for reader in self._readers:
-            reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture
 def listen():
-    started: list[Listener] = []
+    started: list[Child] = []
 
-    def start(args: list[str], env: dict[str, str]) -> Listener:
-        started.append(Listener(args, env))
+    def start(args: list[str], env: dict[str, str]) -> Child:
+        started.append(Child([str(WAKEWORD), "listen", *args], env))
         return started[-1]
 
     yield start

@@ -115,8 +115,8 @@ def _negative_sources(data: Path) -> list[str]:
 
 
 def test_generate_draws_the_share_of_negatives_from_the_mined_folder(clip_folders, mined, tmp_path):
-    plain = load_inputs(RATE, clip_folders["positives"], clip_folders["negatives"])
-    with_hard = load_inputs(RATE, clip_folders["positives"], clip_folders["negatives"], hard_negatives=mined)
+    plain = load_inputs(RATE, [clip_folders["positives"]], [clip_folders["negatives"]])
+    with_hard = load_inputs(RATE, [clip_folders["positives"]], [clip_folders["negatives"]], hard_negatives=mined)
     hard_sources = set(read_metadata(mined))
     assert len(hard_sources) < len(plain.negatives)
 

@@ -94,7 +94,7 @@ def test_stream_without_heldout_voices_says_what_to_do(clip_folders, tmp_path):
 
 
 def test_show_draws_an_example(clip_folders, tmp_path):
-    inputs = load_inputs(RATE, clip_folders["positives"], clip_folders["negatives"])
+    inputs = load_inputs(RATE, [clip_folders["positives"]], [clip_folders["negatives"]])
     generate(tiny_config(n_examples=4, shard_size=2, val_fraction=0.5), inputs, tmp_path / "data", workers=1, progress=False)
     proc = synth("show", str(tmp_path / "data"), "--index", "3", "--out", str(tmp_path / "ex.png"))
     assert proc.returncode == 0, proc.stderr

@@ -220,7 +220,8 @@ class Listener:
         gap_ms = (now - self._last_audio) * 1000
         log.warning("audio stalled: no audio for %.0f ms (device lost?); reopening %s", gap_ms, self._device.describe())
         self.notifier.status(f"audio lost; reopening; {self.detections} detection(s)")
-        microphone.close_input(self._stream)
+        if not microphone.close_input(self._stream):
+            log.warning("the lost stream did not close within %.0f s; left behind", microphone.CLOSE_TIMEOUT_S)
         self._stream = None
 
     def _reload(self) -> None:

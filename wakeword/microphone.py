@@ -16,11 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .audio import to_mono_float
 from .errors import DeviceError, PortAudioMissingError, first_line
 
 NO_INPUT = "no audio input device found (no sound card, or no audio server running)"
 DETECT_HINT = "on a machine without a microphone, run `wakeword detect FILE` on a recording"
 NO_INPUT_HINT = f"check `wakeword devices`; {DETECT_HINT}"
+
+CLOSE_TIMEOUT_S = 2.0
 
 # PortAudio's calls that open, close or re-initialise are not meant to race each other
 # (the capture stream, a chime, a re-initialisation after a lost device).
@@ -151,17 +154,52 @@ def open_input(
     return stream
 
 
-def close_input(stream) -> None:
-    """Stop at once, dropping what is buffered; a stream whose device is gone closes too."""
+def record(device: InputDevice, rate: int, channels: int, seconds: float, on_start: Callable[[], None],
+           stall_timeout_s: float = 2.0) -> np.ndarray:
+    """`seconds` of mono float32 audio from `device`; `on_start()` runs once capture has
+    begun (a prompt printed then is never answered before the recording starts)."""
+    wanted = int(round(seconds * rate))
+    blocks: list[np.ndarray] = []
+    done = threading.Event()
+
+    def on_block(frames: np.ndarray, overflowed: bool) -> None:
+        if not done.is_set():
+            blocks.append(frames.copy())
+            if sum(len(b) for b in blocks) >= wanted:
+                done.set()
+
+    stream = open_input(device, rate, channels, max(1, rate // 20), on_block)
+    try:
+        on_start()
+        if not done.wait(seconds + stall_timeout_s):
+            raise DeviceError(f"input device {device.describe()} stopped delivering audio: "
+                              f"check that it is still connected; {NO_INPUT_HINT}")
+    finally:
+        close_input(stream)
+    return to_mono_float(np.concatenate(blocks))[:wanted]
+
+
+def close_input(stream, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
+    """Stop at once, dropping what is buffered; a stream whose device is gone closes too.
+    False when PortAudio has not let go after `timeout_s`: the stream is abandoned."""
     sd = _sd()
-    with _portaudio_lock:
-        try:
-            stream.abort(ignore_errors=True)
-        finally:
+
+    def close() -> None:
+        with _portaudio_lock:
             try:
-                stream.close(ignore_errors=True)
-            except sd.PortAudioError:
-                pass
+                stream.abort(ignore_errors=True)
+            finally:
+                try:
+                    stream.close(ignore_errors=True)
+                except sd.PortAudioError:
+                    pass
+
+    # An audio server that dies as a stream starts can leave PortAudio's ALSA thread
+    # looping on a dead device, and abort() waits for that thread forever.
+    closer = threading.Thread(target=close, name="close-input", daemon=True)
+    closer.start()
+    closer.join(timeout_s)
+    return not closer.is_alive()
 
 
 def default_output_rate() -> int:

@@ -9,8 +9,10 @@ import sys
 def add_input_options(p: argparse.ArgumentParser, recipe_help: str) -> None:
     """--config and the clip, background and room folders that `generate` and `stream` mix."""
     p.add_argument("--config", required=True, help=recipe_help)
-    p.add_argument("--positives", required=True, metavar="DIR", help="clip folder of the phrase (synth speak PHRASE)")
-    p.add_argument("--negatives", required=True, metavar="DIR", help="clip folder of confusables and other speech (synth speak --negatives)")
+    p.add_argument("--positives", required=True, action="append", metavar="DIR",
+                   help="clip folder of the phrase (synth speak PHRASE, synth record PHRASE); repeatable")
+    p.add_argument("--negatives", required=True, action="append", metavar="DIR",
+                   help="clip folder of confusables and other speech (synth speak --negatives, synth record --negatives); repeatable")
     p.add_argument("--backgrounds", action="append", default=[], metavar="DIR",
                    help="folder of real background recordings, any format and length (repeatable; default: generated only)")
     p.add_argument("--impulse-responses", metavar="DIR", help="folder of measured room impulse responses, used beside synthetic rooms")

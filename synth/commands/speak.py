@@ -19,9 +19,8 @@ from tqdm import tqdm
 
 from wakeword.audio import write_wav
 from wakeword.errors import DataError
-from wakeword.fileio import atomic_write_bytes
 
-from ..clips import METADATA, read_metadata
+from ..clips import METADATA, read_metadata, write_metadata
 from ..phrases import (COMMON_WORDS, CONFUSABLE, DEFAULT_SOUND_ALIKES, DEFAULT_WORDS, POSITIVE, SPEECH, negatives,
                        prosody_variants)
 from ..tts import (ENGINES, SAMPLE_RATE, Prosody, SynthesisError, Voice, available_voices, get_engine, render_many,
@@ -147,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     # Resume: what is on disk and listed stays. Rewriting the list first also drops a
     # half-written last line left by a killed run, so lines can be appended from here on.
     kept = {name: e for name, e in read_metadata(out, strict=False).items() if (out / name).exists()}
-    _write_metadata(out, kept)
+    write_metadata(out, kept)
     planned = {r.file for r in renditions}
     # Clips of other voices were put there on purpose (a second engine at its own share,
     # recordings); those of these voices that the plan does not make may be a mistake.
@@ -160,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     todo = [r for r in renditions if r.file not in kept]
     written, failures = _render_all(todo, out, args.jobs or os.cpu_count() or 1)
     kept.update((e["file"], e) for e in written)
-    _write_metadata(out, kept)
+    write_metadata(out, kept)
 
     if todo and not written:
         raise SynthesisError(f"no clip could be rendered; first error: {failures[0]}")
@@ -310,11 +309,6 @@ def _render_group(group: list[Rendition], out: str) -> list[tuple[Rendition, str
             write_wav(Path(out) / rendition.file, audio, SAMPLE_RATE)
             reported.append((rendition, ""))
     return reported
-
-
-def _write_metadata(out: Path, entries: dict[str, dict]) -> None:
-    lines = "".join(json.dumps(entries[name]) + "\n" for name in sorted(entries))
-    atomic_write_bytes(out / METADATA, lines.encode())
 
 
 def _globs(values: list[str]) -> list[str]:

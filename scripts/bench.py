@@ -30,6 +30,9 @@ SECTIONS = {
     "natural": ("Bundled model on a neural voice it never heard (piper)",
                 [PY, "scripts/bench_quality.py", "--engine", "piper", "--build", "build/natural", "--minutes", "120",
                  "--plot", "docs/det_natural.png"]),
+    # A person's own takes: two simulated users, enrol.sh for each, about 12 min each.
+    "enrol": ("Enrolment: the bundled model fine-tuned on one person's takes",
+              [PY, "scripts/bench_enrol.py"]),
     # Slow: one dataset and one training per engine family the recipe's clips hold, one
     # more for all the families they lack, about 10 min each: 45 min for the default recipe.
     "generalization": ("Generalization: speech levels, leave one engine family out",

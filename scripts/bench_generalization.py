@@ -104,8 +104,10 @@ def fold_model(args, heldout: list[str], where: Path) -> Path:
     return where / ("run-hard" if two_stage else "run") / "model.pt"
 
 
-def evaluate(model: Path, prefix: Path) -> tuple[dict, list]:
-    scores_path = prefix.with_suffix(".scores.npz")
+def evaluate(model: Path, prefix: Path, scores_path: Path | None = None) -> tuple[dict, list]:
+    """`wakeword eval` of `model` on the stream at `prefix` (scores kept beside it unless
+    `scores_path` says where): its report and DET curve."""
+    scores_path = scores_path or prefix.with_suffix(".scores.npz")
     report = json.loads(run("wakeword", "eval", "--model", str(model), "--audio", str(prefix.with_suffix(".wav")),
                             "--truth", str(prefix.with_suffix(".json")), "--json", "--scores", str(scores_path)))
     saved = np.load(scores_path)

@@ -32,3 +32,4 @@ resume=()
   --out "$BUILD/run" "${resume[@]}"
 echo "enrol: fine-tuned in $(( ($(date +%s) - started) / 60 )) min: $BUILD/run/model.pt" >&2
 echo "enrol: listen with it:  $BIN/wakeword listen --model $BUILD/run/model.pt" >&2
+echo "enrol: or as a service: $BIN/wakeword install-service --model $(realpath "$BUILD/run/model.pt")" >&2

@@ -34,7 +34,7 @@ from wakeword.errors import DataError
 from wakeword.fileio import atomic_write_bytes
 
 from .augment import direct_path_first
-from .clips import Clip, load_clips
+from .clips import USER_ENGINE, Clip, load_clips
 from .mixer import Mixer, Pools
 from .noise import Recording, load_recordings
 from .tts import voice_matches
@@ -105,11 +105,21 @@ def load_inputs(
 
 def split_voices(inputs: Inputs, val_fraction: float, heldout: Sequence[str], seed: int) -> dict[str, list[str]]:
     """Whole voices to train, val or heldout; voices with positives are split apart from the rest,
-    so that val surely gets some positives."""
+    so that val surely gets some positives.
+
+    People's own recordings (engine "user") train whenever at least two synthetic voices
+    say the phrase, and the synthetic voices split as they would without them: a few
+    takes are too precious to validate on, and a model fine-tuned on them (`make enrol`)
+    must validate on the voices its base model never trained on, or its threshold is set
+    on voices it knows."""
     all_voices = {c.voice_id for c in [*inputs.positives, *inputs.negatives]}
     held = sorted(v for v in all_voices if voice_matches(v, heldout))
     speaking = sorted({c.voice_id for c in inputs.positives} - set(held))
-    others = sorted(all_voices - set(held) - set(speaking))
+    own = sorted(v for v in all_voices - set(held) if v.split(":", 1)[0] == USER_ENGINE)
+    if len(set(speaking) - set(own)) < 2:
+        own = []
+    speaking = [v for v in speaking if v not in own]
+    others = sorted(all_voices - set(held) - set(speaking) - set(own))
     if len(speaking) < 2:
         raise DataError(
             f"need positive clips from at least 2 voices outside synth.heldout_voices to hold whole voices out "
@@ -118,7 +128,7 @@ def split_voices(inputs: Inputs, val_fraction: float, heldout: Sequence[str], se
     if val_fraction <= 0:
         raise DataError("synth.val_fraction is 0: training needs a validation split; set it to e.g. 0.15")
     rng = np.random.default_rng([seed, SPLIT_STREAM])
-    split = {"train": [], "val": [], "heldout": held}
+    split = {"train": list(own), "val": [], "heldout": held}
     for group, least in ((speaking, 1), (others, 0)):
         shuffled = [group[int(i)] for i in rng.permutation(len(group))]
         n_val = min(max(int(round(len(group) * val_fraction)), least), len(group) - least)

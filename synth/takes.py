@@ -20,6 +20,9 @@ QUIETEST_SPEECH_DBFS = -55.0
 CLIPPED = 0.999
 EDGE_S = 0.1  # speech this close to the window's end was probably cut off
 PAD_S = 0.2  # kept either side of the speech: the recipe inserts clips as they are
+# Skipped at the start: many input devices click as they start, and nobody answers a
+# prompt within 0.1 s.
+SETTLE_S = 0.1
 SHORTEST_S = 0.2
 
 
@@ -52,6 +55,7 @@ def frame_dbfs(audio: np.ndarray, rate: int) -> np.ndarray:
 
 def judge_take(audio: np.ndarray, rate: int) -> Take:
     """The usable part of a recorded window, or the reason it cannot be used."""
+    audio = audio[int(SETTLE_S * rate):]
     levels = frame_dbfs(audio, rate)
     if levels.size == 0:
         return Take(None, "nothing was recorded: check the input device (`wakeword devices`)", float("-inf"))
@@ -70,8 +74,8 @@ def judge_take(audio: np.ndarray, rate: int) -> Take:
         return Take(None, f"only {1000 * (end_s - start_s):.0f} ms of sound: say the whole phrase", speech_dbfs)
     window_s = len(audio) / rate
     if start_s < EDGE_S / 2 or end_s > window_s - EDGE_S:
-        return Take(None, f"the speech runs into the edge of the {window_s:g} s window: start right after the "
-                          "prompt and say it once (or give --seconds more)", speech_dbfs)
+        return Take(None, f"the speech runs into the edge of the {window_s + SETTLE_S:g} s window: start right "
+                          "after the prompt and say it once (or give --seconds more)", speech_dbfs)
     lo = max(0, int((start_s - PAD_S) * rate))
     hi = min(len(audio), int(np.ceil((end_s + PAD_S) * rate)))
     return Take(audio[lo:hi].astype(np.float32), "", speech_dbfs)

@@ -12,10 +12,10 @@ import pytest
 
 from pulse import Child, pulse, pulse_up  # noqa: F401 (fixtures)
 from synth.clips import load_clips
-from synth.dataset import load_inputs
+from synth.dataset import load_inputs, split_voices
 from synth.phrases import CONFUSABLE, POSITIVE, SPEECH, contains_phrase
 from synth.takes import PAD_S, judge_take, prompts
-from synth_fixtures import RATE, clip_folders, speak  # noqa: F401 (fixtures)
+from synth_fixtures import HELDOUT, RATE, clip_folders, speak  # noqa: F401 (fixtures)
 from wakeword.audio import dbfs, resample, write_wav
 
 SYNTH = Path(sys.executable).parent / "synth"
@@ -42,9 +42,11 @@ def test_prompts_repeat_the_phrase_or_lead_with_sound_alikes_and_never_say_it():
     assert asked == prompts("activate", 12, negatives=True)  # resuming asks for the same words
 
 
-def test_a_take_is_trimmed_to_its_speech_with_padding():
+def test_a_take_is_trimmed_to_its_speech_with_padding_and_a_click_at_the_start_is_ignored():
     speech = 0.3 * speak("activate", "en-us")
-    take = judge_take(_with_speech(3.0, 0.8, speech), RATE)
+    window = _with_speech(3.0, 0.8, speech)
+    window[:40] = 0.9  # the click some devices make as they start
+    take = judge_take(window, RATE)
     assert take.problem == "" and take.audio is not None
     assert abs(len(take.audio) - (len(speech) + 2 * PAD_S * RATE)) < 0.06 * RATE
     assert abs(take.speech_dbfs - dbfs(speech)) < 3  # the speech's level, not the window's
@@ -55,6 +57,7 @@ def test_a_take_is_trimmed_to_its_speech_with_padding():
     (lambda: _room(3.0), "heard nothing"),
     (lambda: _with_speech(3.0, 0.8, 2.0 * speak("activate", "en-us")), "clipped"),
     (lambda: _with_speech(3.0, 2.7, 0.3 * speak("activate", "en-us")), "edge of the 3 s window"),
+    (lambda: _with_speech(3.0, 0.12, 0.3 * speak("activate", "en-us")), "edge of the 3 s window"),
     (lambda: _with_speech(3.0, 1.0, 0.3 * np.ones(int(0.05 * RATE), dtype=np.float32)), "only 50 ms"),
     (lambda: np.zeros(0, dtype=np.float32), "nothing was recorded"),
 ])
@@ -72,6 +75,13 @@ def test_takes_in_a_second_positive_folder_are_one_more_training_voice(clip_fold
     described = lambda clips: [(c.voice_id, c.kind, c.source) for c in clips]  # noqa: E731
     assert described(both.positives) == described(synthetic.positives) + [("user:anna", "positive", f"anna/take{i}.wav") for i in range(3)]
     assert described(both.negatives) == described(synthetic.negatives)
+    # The takes train, and the synthetic voices split as before: a fine-tune validates where its base did.
+    before, after = split_voices(synthetic, 0.25, HELDOUT, seed=3), split_voices(both, 0.25, HELDOUT, seed=3)
+    assert after == {**before, "train": sorted([*before["train"], "user:anna"])}
+    # Recordings alone: they must fill validation too.
+    write_wav(tmp_path / "bob" / "bob.wav", 0.3 * speak("activate", "en-us"), RATE)
+    split = split_voices(load_inputs(RATE, [mine, tmp_path / "bob"], [clip_folders["negatives"]]), 0.5, (), seed=3)
+    assert {"user:anna", "user:bob"} <= set(split["train"] + split["val"]) and {"user:anna", "user:bob"} & set(split["val"])
 
 
 def _answer(recorder: Child, pulse_server, wav: Path | None, after: int) -> int:

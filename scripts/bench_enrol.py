@@ -87,7 +87,7 @@ def main() -> int:
     parser.add_argument("--voices", default=",".join(VOICES), help="comma-separated voice ids, one simulated user each")
     parser.add_argument("--build", type=Path, default=ROOT / "build" / "enrol-bench")
     parser.add_argument("--clips", type=Path, default=ROOT / "build" / "activate" / "clips",
-                        help="the default recipe's synthetic clips (spoken when missing, as make enrol does)")
+                        help="the default recipe's synthetic clips (spoken first where missing, as make enrol does)")
     parser.add_argument("--others", type=Path, default=ROOT / "build" / "activate" / "stream_240min",
                         help="the held-out stream of other voices (bench_quality.py)")
     parser.add_argument("--minutes", type=float, default=120.0)
@@ -96,12 +96,13 @@ def main() -> int:
     bundled = bundled_model_path()
     others = args.others if args.others.with_suffix(".json").exists() else None
     rows = []
+    run(str(ROOT / "scripts" / "speak_clips.sh"), phrase, str(args.clips))  # resumes: seconds when they are there
     for voice in args.voices.split(","):
         where = args.build / voice.replace(":", "_").replace("+", "_")
         taken = takes(phrase, voice, where)
         prefix = voice_stream(phrase, voice, where, taken, args.minutes)
         run(str(ROOT / "scripts" / "enrol.sh"), str(where), env={"CLIPS": str(args.clips), "SPEAKER": SPEAKER})
-        enrolled = where / "run" / "model.pt"
+        enrolled = where / "model.pt"
         before, _ = at_one(bundled, prefix, where / "bundled.scores.npz")
         after, report = at_one(enrolled, prefix, where / "enrolled.scores.npz")
         elsewhere = at_one(enrolled, others, where / "enrolled_on_others.scores.npz") if others else (None, None)
@@ -114,14 +115,17 @@ def main() -> int:
           f"fine-tune, `synth generate` makes the recipe's examples with the takes in (see \"Dataset synthesis "
           f"throughput\" for its pace).\n")
     print("| user's voice | bundled: recall @ 1 FA/h | enrolled: recall @ 1 FA/h | enrolled at its threshold: recall / FA/h / sound-alikes accepted "
-          "| enrolled on other voices' stream: recall @ 1 FA/h | fine-tune (recorded in the model) |")
+          "| enrolled on other voices' stream: recall @ 1 FA/h; at its threshold: recall / FA/h | fine-tune (recorded in the model) |")
     print("|---|---|---|---|---|---|")
-    for voice, before, after, report, (elsewhere, _), metrics in rows:
+    for voice, before, after, report, (elsewhere, there), metrics in rows:
+        at_threshold = f"{pct(there['recall'])} / {there['false_accepts_per_hour']:.2f}" if there else "n/a"
         print(f"| {voice} | {pct(before)} | {pct(after)} | {pct(report['recall'])} / {report['false_accepts_per_hour']:.1f} / "
-              f"{pct(report['confusable_accept_rate'])} | {pct(elsewhere)} | {metrics['epochs_trained']} epochs, {metrics['train_minutes']:.1f} min |")
+              f"{pct(report['confusable_accept_rate'])} (threshold {report['threshold']:.4f}) | {pct(elsewhere)}; {at_threshold} | "
+              f"{metrics['epochs_trained']} epochs, {metrics['train_minutes']:.1f} min |")
     if others:
-        base, _ = at_one(bundled, others, args.build / "bundled_on_others.scores.npz")
-        print(f"\nThe bundled model reads {pct(base)} at 1 FA/h on the other voices' stream (`{others.relative_to(ROOT)}`).")
+        base, report = at_one(bundled, others, args.build / "bundled_on_others.scores.npz")
+        print(f"\nThe bundled model reads {pct(base)} at 1 FA/h on the other voices' stream (`{others.relative_to(ROOT)}`); "
+              f"at its threshold ({report['threshold']:.4f}) {pct(report['recall'])} / {report['false_accepts_per_hour']:.2f} FA/h.")
     return 0
 
 

@@ -4,6 +4,8 @@ virtual microphone, answered by a real espeak-ng voice."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,13 +13,17 @@ import numpy as np
 import pytest
 
 from pulse import Child, pulse, pulse_up  # noqa: F401 (fixtures)
-from synth.clips import load_clips
+from synth.clips import load_clips, read_metadata, write_metadata
 from synth.dataset import load_inputs, split_voices
 from synth.phrases import CONFUSABLE, POSITIVE, SPEECH, contains_phrase
 from synth.takes import PAD_S, judge_take, prompts
 from synth_fixtures import HELDOUT, RATE, clip_folders, speak  # noqa: F401 (fixtures)
 from wakeword.audio import dbfs, resample, write_wav
+from wakeword.config import load_config
+from wakeword.model import WakewordModel
+from wakeword.modelfile import load_model, save_model
 
+ROOT = Path(__file__).resolve().parents[1]
 SYNTH = Path(sys.executable).parent / "synth"
 
 
@@ -144,3 +150,49 @@ def test_a_microphone_that_vanishes_mid_take_ends_with_one_line_and_keeps_the_ta
     errors = [line for line in recorder.lines["stderr"] if "error" in line]
     assert len(errors) == 1 and "synth: error: input device" in errors[0] and "Traceback" not in recorder.log()
     assert len(load_clips(out, RATE).clips) == 1
+
+
+def _takes(folder: Path, speaker: str, kind: str, texts: list[str]) -> None:
+    """Takes as `synth record` leaves them."""
+    entries = {}
+    for i, text in enumerate(texts, 1):
+        name = f"{speaker}-{'pos' if kind == 'positive' else 'neg'}-{i:03d}.wav"
+        write_wav(folder / name, 0.3 * speak(text, "en-us+f4", 130 + 20 * i), RATE)
+        entries[name] = {"file": name, "engine": "user", "voice": speaker, "text": text, "kind": kind}
+    write_metadata(folder, {**read_metadata(folder), **entries})
+
+
+def test_enrol_fine_tunes_on_the_takes_and_a_second_speaker_replaces_the_model(clip_folders, tmp_path):
+    """scripts/enrol.sh end to end on a tiny recipe: its recording steps find the takes there."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text((ROOT / "configs" / "tiny.yaml").read_text().replace("n_examples: 64", "n_examples: 16")
+                      .replace("shard_size: 32", "shard_size: 8"))
+    base = tmp_path / "base.pt"
+    loaded = load_config(config)
+    save_model(base, WakewordModel(loaded.features.n_mels, loaded.model), loaded, threshold=0.5)
+    build = tmp_path / "enrol"
+    env = {**os.environ, "CONFIG": str(config), "BASE": str(base), "CLIPS": str(clip_folders["positives"].parent),
+           "TAKES": "2", "EPOCHS": "1", "SPEAKER": "anna"}
+
+    def enrol() -> subprocess.CompletedProcess:
+        return subprocess.run([str(ROOT / "scripts" / "enrol.sh"), str(build)], env=env, capture_output=True, text=True, timeout=300)
+
+    _takes(build / "takes", "anna", "positive", ["activate"] * 2)
+    _takes(build / "takes-negatives", "anna", "confusable", ["activity", "captivate"])
+    first = enrol()
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "already holds 2 takes of anna: nothing to do" in first.stdout
+    model = load_model(build / "model.pt")
+    assert model.metadata["metrics"]["epochs_trained"] == 1
+    (data,) = build.glob("data-*")
+    assert "user:anna" in json.loads((data / "manifest.json").read_text())["voices"]["train"]
+
+    env["SPEAKER"] = "bob"
+    _takes(build / "takes", "bob", "positive", ["activate"] * 2)
+    _takes(build / "takes-negatives", "bob", "speech", ["weather", "music"])
+    second = enrol()
+    assert second.returncode == 0, second.stderr[-3000:]
+    (newer,) = build.glob("data-*")  # the first dataset is gone, the second made from all four takes
+    assert newer != data and len(list(build.glob("run-*"))) == 1
+    assert {"user:anna", "user:bob"} <= set(json.loads((newer / "manifest.json").read_text())["voices"]["train"])
+    assert f"listen --model {build}/model.pt" in second.stderr

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,7 +177,11 @@ def test_max_minutes_shortens_the_schedule_so_it_still_anneals(reference_run, ti
     assert (result.stopped, result.epochs_done) == ("completed", planned)
     assert any("the learning-rate schedule now ends after epoch" in line for line in lines)
     assert report["history"][-1]["lr"] < 0.1 * train_config.learning_rate
-    assert _checkpoint(out)["scheduler"]["total_steps"] == planned * report["history"][0]["steps"]
+    # The schedule was rebuilt for the final plan, or for the one before it when the final
+    # shrink came at the end of an epoch the run had no time left after (it then stops at once).
+    plans = [int(n) for n in re.findall(r"ends after epoch (\d+)", "\n".join(lines))]
+    total, per_epoch = _checkpoint(out)["scheduler"]["total_steps"], report["history"][0]["steps"]
+    assert plans[-1] == planned and total % per_epoch == 0 and total // per_epoch in plans[-2:]
 
 
 def test_weight_average_is_what_is_saved_and_resumes_exactly(tiny_dataset, tmp_path):  # noqa: F811

@@ -54,7 +54,7 @@ def takes(phrase: str, voice: str, where: Path) -> set[tuple]:
             name = f"{SPEAKER}-{'neg' if negatives else 'pos'}-{i:03d}.wav"
             out.mkdir(parents=True, exist_ok=True)
             shutil.copy(where / "said" / folder / e["file"], out / name)
-            entries[name] = {"file": name, "engine": "user", "voice": SPEAKER, "text": e["text"], "kind": e["kind"]}
+            entries[name] = {"file": name, "engine": "takes", "voice": SPEAKER, "text": e["text"], "kind": e["kind"]}
         write_metadata(out, entries)
         chosen += picked
     return {rendition(e) for e in chosen}

@@ -24,6 +24,8 @@ from wakeword.fileio import atomic_write_bytes
 
 METADATA = "metadata.jsonl"
 USER_ENGINE = "user"
+# A person's enrolment takes (`synth record`): few, and kept out of validation.
+TAKES_ENGINE = "takes"
 SILENCE_PEAK_DBFS = -60.0
 
 

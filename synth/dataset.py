@@ -34,7 +34,7 @@ from wakeword.errors import DataError
 from wakeword.fileio import atomic_write_bytes
 
 from .augment import direct_path_first
-from .clips import USER_ENGINE, Clip, load_clips
+from .clips import TAKES_ENGINE, Clip, load_clips
 from .mixer import Mixer, Pools
 from .noise import Recording, load_recordings
 from .tts import voice_matches
@@ -107,15 +107,15 @@ def split_voices(inputs: Inputs, val_fraction: float, heldout: Sequence[str], se
     """Whole voices to train, val or heldout; voices with positives are split apart from the rest,
     so that val surely gets some positives.
 
-    People's own recordings (engine "user") train whenever at least two synthetic voices
-    say the phrase, and the synthetic voices split as they would without them: a few
-    takes are too precious to validate on, and a model fine-tuned on them (`make enrol`)
-    must validate on the voices its base model never trained on, or its threshold is set
-    on voices it knows."""
+    A person's enrolment takes (engine "takes", `synth record`) train whenever at least two
+    other voices say the phrase, and the other voices split as they would without them: a
+    few takes are too precious to validate on, and a model fine-tuned on them (`make
+    enrol`) must validate on the voices its base model never trained on, or its threshold
+    is set on voices it knows. Other recordings (engine "user") split like any voice."""
     all_voices = {c.voice_id for c in [*inputs.positives, *inputs.negatives]}
     held = sorted(v for v in all_voices if voice_matches(v, heldout))
     speaking = sorted({c.voice_id for c in inputs.positives} - set(held))
-    own = sorted(v for v in all_voices - set(held) if v.split(":", 1)[0] == USER_ENGINE)
+    own = sorted(v for v in all_voices - set(held) if v.split(":", 1)[0] == TAKES_ENGINE)
     if len(set(speaking) - set(own)) < 2:
         own = []
     speaking = [v for v in speaking if v not in own]

@@ -17,7 +17,7 @@ from synth.clips import load_clips, read_metadata, write_metadata
 from synth.dataset import load_inputs, split_voices
 from synth.phrases import CONFUSABLE, POSITIVE, SPEECH, contains_phrase
 from synth.takes import PAD_S, judge_take, prompts
-from synth_fixtures import HELDOUT, RATE, clip_folders, speak  # noqa: F401 (fixtures)
+from synth_fixtures import HELDOUT, RATE, VOICES, clip_folders, speak  # noqa: F401 (fixtures)
 from wakeword.audio import dbfs, resample, write_wav
 from wakeword.config import load_config
 from wakeword.model import WakewordModel
@@ -72,22 +72,38 @@ def test_unusable_takes_are_refused_with_what_to_do(make, problem):
     assert take.audio is None and problem in take.problem
 
 
-def test_takes_in_a_second_positive_folder_are_one_more_training_voice(clip_folders, tmp_path):
-    mine = tmp_path / "mine"
-    for i in range(3):  # a user's recordings: no metadata, another rate, a speaker folder
-        write_wav(mine / "anna" / f"take{i}.wav", resample(0.3 * speak("activate", "en-us+f4", 130 + 20 * i), RATE, 22050), 22050)
+def _takes(folder: Path, speaker: str, kind: str, texts: list[str]) -> None:
+    """Takes as `synth record` leaves them."""
+    entries = {}
+    for i, text in enumerate(texts, 1):
+        name = f"{speaker}-{'pos' if kind == 'positive' else 'neg'}-{i:03d}.wav"
+        write_wav(folder / name, 0.3 * speak(text, "en-us+f4", 130 + 20 * i), RATE)
+        entries[name] = {"file": name, "engine": "takes", "voice": speaker, "text": text, "kind": kind}
+    write_metadata(folder, {**read_metadata(folder), **entries})
+
+
+def test_takes_in_a_second_positive_folder_always_train_and_leave_the_other_split_alone(clip_folders, tmp_path):
+    _takes(tmp_path / "takes", "anna", "positive", ["activate"] * 3)
     synthetic = load_inputs(RATE, [clip_folders["positives"]], [clip_folders["negatives"]])
-    both = load_inputs(RATE, [clip_folders["positives"], mine], [clip_folders["negatives"]])
+    both = load_inputs(RATE, [clip_folders["positives"], tmp_path / "takes"], [clip_folders["negatives"]])
     described = lambda clips: [(c.voice_id, c.kind, c.source) for c in clips]  # noqa: E731
-    assert described(both.positives) == described(synthetic.positives) + [("user:anna", "positive", f"anna/take{i}.wav") for i in range(3)]
+    added = [("takes:anna", "positive", f"anna-pos-00{i}.wav") for i in (1, 2, 3)]
+    assert described(both.positives) == described(synthetic.positives) + added
     assert described(both.negatives) == described(synthetic.negatives)
-    # The takes train, and the synthetic voices split as before: a fine-tune validates where its base did.
+    # A fine-tune on them validates on the voices its base validated on.
     before, after = split_voices(synthetic, 0.25, HELDOUT, seed=3), split_voices(both, 0.25, HELDOUT, seed=3)
-    assert after == {**before, "train": sorted([*before["train"], "user:anna"])}
-    # Recordings alone: they must fill validation too.
-    write_wav(tmp_path / "bob" / "bob.wav", 0.3 * speak("activate", "en-us"), RATE)
-    split = split_voices(load_inputs(RATE, [mine, tmp_path / "bob"], [clip_folders["negatives"]]), 0.5, (), seed=3)
-    assert {"user:anna", "user:bob"} <= set(split["train"] + split["val"]) and {"user:anna", "user:bob"} & set(split["val"])
+    assert after == {**before, "train": sorted([*before["train"], "takes:anna"])}
+
+
+def test_other_recordings_of_any_rate_split_like_any_voice(clip_folders, tmp_path):
+    mine = tmp_path / "downloaded"
+    for i, speaker in enumerate(["carl", "dora", "emil", "fay"]):  # no metadata, another rate, a folder per speaker
+        write_wav(mine / speaker / "a.wav", resample(0.3 * speak("activate", VOICES[i], 130 + 20 * i), RATE, 22050), 22050)
+    inputs = load_inputs(RATE, [clip_folders["positives"], mine], [clip_folders["negatives"]])
+    recorded = {c.voice_id for c in inputs.positives if c.engine == "user"}
+    assert recorded == {"user:carl", "user:dora", "user:emil", "user:fay"}
+    split = split_voices(inputs, 0.5, HELDOUT, seed=3)
+    assert recorded & set(split["val"]) and recorded & set(split["train"])
 
 
 def _answer(recorder: Child, pulse_server, wav: Path | None, after: int) -> int:
@@ -124,9 +140,9 @@ def test_record_keeps_good_takes_asks_again_after_a_bad_one_and_resumes(pulse_up
 
     entries = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
     assert [(e["file"], e["engine"], e["voice"], e["text"], e["kind"]) for e in entries] == [
-        (f"tester-pos-00{i}.wav", "user", "tester", "activate", "positive") for i in (1, 2)]
+        (f"tester-pos-00{i}.wav", "takes", "tester", "activate", "positive") for i in (1, 2)]
     clips = load_clips(out, RATE, default_kind="positive").clips
-    assert [c.voice_id for c in clips] == ["user:tester"] * 2
+    assert [c.voice_id for c in clips] == ["takes:tester"] * 2
     spoken = len(speak("activate", "en-us+m3")) / RATE
     for clip in clips:  # the speech and its padding, not the 2.5 s window
         assert spoken < len(clip.audio) / RATE < spoken + 2 * PAD_S + 0.3
@@ -152,16 +168,6 @@ def test_a_microphone_that_vanishes_mid_take_ends_with_one_line_and_keeps_the_ta
     assert len(load_clips(out, RATE).clips) == 1
 
 
-def _takes(folder: Path, speaker: str, kind: str, texts: list[str]) -> None:
-    """Takes as `synth record` leaves them."""
-    entries = {}
-    for i, text in enumerate(texts, 1):
-        name = f"{speaker}-{'pos' if kind == 'positive' else 'neg'}-{i:03d}.wav"
-        write_wav(folder / name, 0.3 * speak(text, "en-us+f4", 130 + 20 * i), RATE)
-        entries[name] = {"file": name, "engine": "user", "voice": speaker, "text": text, "kind": kind}
-    write_metadata(folder, {**read_metadata(folder), **entries})
-
-
 def test_enrol_fine_tunes_on_the_takes_and_a_second_speaker_replaces_the_model(clip_folders, tmp_path):
     """scripts/enrol.sh end to end on a tiny recipe: its recording steps find the takes there."""
     config = tmp_path / "tiny.yaml"
@@ -185,7 +191,7 @@ def test_enrol_fine_tunes_on_the_takes_and_a_second_speaker_replaces_the_model(c
     model = load_model(build / "model.pt")
     assert model.metadata["metrics"]["epochs_trained"] == 1
     (data,) = build.glob("data-*")
-    assert "user:anna" in json.loads((data / "manifest.json").read_text())["voices"]["train"]
+    assert "takes:anna" in json.loads((data / "manifest.json").read_text())["voices"]["train"]
 
     env["SPEAKER"] = "bob"
     _takes(build / "takes", "bob", "positive", ["activate"] * 2)
@@ -194,5 +200,5 @@ def test_enrol_fine_tunes_on_the_takes_and_a_second_speaker_replaces_the_model(c
     assert second.returncode == 0, second.stderr[-3000:]
     (newer,) = build.glob("data-*")  # the first dataset is gone, the second made from all four takes
     assert newer != data and len(list(build.glob("run-*"))) == 1
-    assert {"user:anna", "user:bob"} <= set(json.loads((newer / "manifest.json").read_text())["voices"]["train"])
+    assert {"takes:anna", "takes:bob"} <= set(json.loads((newer / "manifest.json").read_text())["voices"]["train"])
     assert f"listen --model {build}/model.pt" in second.stderr

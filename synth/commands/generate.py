@@ -14,9 +14,9 @@ EPILOG = """how it works:
   Each example is clip_s seconds of background (generated noise, babble and hum, or your
   recordings) with 0..max_positives phrases and 0..max_negatives other utterances spoken
   into it at random, never overlapping, each with its own speed, pitch, room and device.
-  Whole voices go to train or val (never both); synth.heldout_voices go to neither. People's
-  own recordings (synth record, or files without metadata) train, unless there are not two
-  synthetic voices of the phrase to validate on.
+  Whole voices go to train or val (never both); synth.heldout_voices go to neither. Takes
+  from synth record (engine "takes") always train, unless there are not two other voices of
+  the phrase to validate on; other recordings split like any voice.
   Every knob is in the config's synth section; the flags only name paths and workers.
 
 resuming and slicing:

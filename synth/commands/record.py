@@ -10,7 +10,7 @@ from pathlib import Path
 
 from wakeword.errors import ConfigError
 
-from ..clips import USER_ENGINE, read_metadata, write_metadata
+from ..clips import TAKES_ENGINE, read_metadata, write_metadata
 from ..phrases import POSITIVE
 
 DEFAULT_COUNT = 20
@@ -28,8 +28,8 @@ With --negatives the prompts are words that sound like the phrase, then everyday
 and sentences: they keep a model fine-tuned on your voice from firing on your other speech.
 
 Takes go into DIR as 16-bit wavs at the capture rate, listed in metadata.jsonl as
-engine "user", voice SPEAKER: `synth generate --positives DIR` (repeatable, beside the
-synthetic clips) uses them as one more voice. Each take is written as soon as it is kept;
+engine "takes", voice SPEAKER: `synth generate --positives DIR` (repeatable, beside the
+synthetic clips) uses them as one more voice, always in the training split. Each take is written as soon as it is kept;
 run the same command again to go on where it stopped (--count is the total wanted).
 
 Teach the bundled model your voice (about 10 minutes on 2 cores; README, "Your own voice"):
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             k += 1
         name = f"{prefix}-{k:03d}.wav"
         write_wav(out / name, take.audio, rate)
-        kept[name] = {"file": name, "engine": USER_ENGINE, "voice": speaker, "text": utterance.text,
+        kept[name] = {"file": name, "engine": TAKES_ENGINE, "voice": speaker, "text": utterance.text,
                       "kind": utterance.kind, "speech_dbfs": round(take.speech_dbfs, 1)}
         write_metadata(out, kept)
         number, done = number + 1, done + 1

@@ -49,10 +49,10 @@ def takes(phrase: str, voice: str, where: Path) -> set[tuple]:
         for kind, n in TAKES.items():
             picked += [e for e in said.values() if e["kind"] == kind][:n]
         out = where / folder
+        out.mkdir(parents=True, exist_ok=True)
         entries = {}
         for i, e in enumerate(picked, 1):
             name = f"{SPEAKER}-{'neg' if negatives else 'pos'}-{i:03d}.wav"
-            out.mkdir(parents=True, exist_ok=True)
             shutil.copy(where / "said" / folder / e["file"], out / name)
             entries[name] = {"file": name, "engine": "takes", "voice": SPEAKER, "text": e["text"], "kind": e["kind"]}
         write_metadata(out, entries)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wakeword.audio import frame_dbfs
+
 from .phrases import CONFUSABLE, POSITIVE, SPEECH, Utterance, confusables, ordinary_speech
 
-FRAME_S = 0.01
 SPEECH_ABOVE_ROOM_DB = 12.0  # a frame this far above the room's level is speech
 QUIETEST_SPEECH_DBFS = -55.0
 CLIPPED = 0.999
@@ -46,17 +47,11 @@ def prompts(phrase: str, count: int, negatives: bool, seed: int = 0) -> list[Utt
     return mixed[:count]
 
 
-def frame_dbfs(audio: np.ndarray, rate: int) -> np.ndarray:
-    """RMS level of consecutive FRAME_S frames in dBFS (-120 for digital silence)."""
-    n = max(1, int(round(FRAME_S * rate)))
-    frames = audio[: len(audio) // n * n].reshape(-1, n).astype(np.float64)
-    return 10.0 * np.log10(np.maximum(np.mean(frames**2, axis=1), 1e-12))
-
-
 def judge_take(audio: np.ndarray, rate: int) -> Take:
     """The usable part of a recorded window, or the reason it cannot be used."""
     audio = audio[int(SETTLE_S * rate):]
-    levels = frame_dbfs(audio, rate)
+    frame = max(1, rate // 100)
+    levels = frame_dbfs(audio, frame)
     if levels.size == 0:
         return Take(None, "nothing was recorded: check the input device (`wakeword devices`)", float("-inf"))
     room = float(np.percentile(levels, 10))
@@ -68,7 +63,6 @@ def judge_take(audio: np.ndarray, rate: int) -> Take:
     speech_dbfs = float(10.0 * np.log10(np.mean(10.0 ** (levels[loud] / 10.0))))
     if np.max(np.abs(audio)) >= CLIPPED:
         return Take(None, "the take is clipped: speak a little softer, or turn the input gain down", speech_dbfs)
-    frame = len(audio) / levels.size
     start_s, end_s = first * frame / rate, (last + 1) * frame / rate
     if end_s - start_s < SHORTEST_S:
         return Take(None, f"only {1000 * (end_s - start_s):.0f} ms of sound: say the whole phrase", speech_dbfs)

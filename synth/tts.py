@@ -25,7 +25,7 @@ from typing import Callable, ClassVar, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from wakeword.audio import decode_audio_bytes
+from wakeword.audio import decode_audio_bytes, frame_dbfs
 from wakeword.errors import AudioError, WakewordError
 
 from .accent import ORTHOGRAPHIES, accent_input, is_foreign, katakana_input, spelled_input
@@ -635,11 +635,9 @@ def trim_silence(audio: np.ndarray, sample_rate: int, threshold_db: float = -40.
     """Cut leading/trailing frames quieter than `threshold_db` below the loudest 10 ms frame
     (and below `floor_dbfs`), keeping `margin_s` around the speech. Empty if all is silent."""
     frame = max(1, sample_rate // 100)
-    n = len(audio) // frame
-    if n == 0:
+    level = frame_dbfs(audio, frame)
+    if level.size == 0:
         return audio[:0]
-    rms = np.sqrt(np.mean(np.square(audio[: n * frame].reshape(n, frame), dtype=np.float64), axis=1))
-    level = 20 * np.log10(np.maximum(rms, 1e-10))
     loud = np.flatnonzero((level > level.max() + threshold_db) & (level > floor_dbfs))
     if loud.size == 0:
         return audio[:0]

@@ -147,6 +147,13 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
         sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
 
 
+def frame_dbfs(audio: np.ndarray, frame: int) -> np.ndarray:
+    """RMS level in dBFS of each whole `frame`-sample frame (-200 for digital silence)."""
+    n = len(audio) // frame
+    squares = np.square(audio[: n * frame].reshape(n, frame), dtype=np.float64)
+    return 10.0 * np.log10(np.maximum(np.mean(squares, axis=1), 1e-20))
+
+
 def dbfs(audio: np.ndarray) -> float:
     """RMS level in dB relative to full scale; -inf for digital silence."""
     rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0

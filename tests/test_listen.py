@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -26,6 +27,7 @@ import pytest
 import torch
 
 from pulse import STOP_LIMIT_S, TIMEOUT_S, Child, PulseServer, pulse, pulse_available, pulse_up  # noqa: F401 (fixtures)
+from wakeword import microphone
 from wakeword.audio import load_audio, write_wav
 from wakeword.cli import build_parser, main
 from wakeword.config import load_config
@@ -412,3 +414,26 @@ def test_a_bad_config_is_one_precise_line(tmp_path, capsys, text, message):
 def test_a_bad_flag_value_is_one_line(capsys):
     assert main(["listen", "--threshold", "0", "--print-config"]) == 2
     assert capsys.readouterr().err.strip() == "wakeword: error: listen.threshold must be in (0, 1)"
+
+
+def test_a_close_that_never_returns_is_abandoned_and_says_so():
+    """PortAudio's abort() can wait for ever on an ALSA thread looping on a dead audio
+    server (seen when the server dies as a stream starts; not reproducible on demand)."""
+    release = threading.Event()
+
+    class Stuck:
+        def abort(self, ignore_errors: bool) -> None:
+            release.wait()
+
+        def close(self, ignore_errors: bool) -> None:
+            pass
+
+    class Closes(Stuck):
+        def abort(self, ignore_errors: bool) -> None:
+            pass
+
+    try:
+        assert microphone.close_input(Stuck(), timeout_s=0.2) is False
+    finally:
+        release.set()
+    assert microphone.close_input(Closes()) is True

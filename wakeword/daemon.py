@@ -220,9 +220,13 @@ class Listener:
         gap_ms = (now - self._last_audio) * 1000
         log.warning("audio stalled: no audio for %.0f ms (device lost?); reopening %s", gap_ms, self._device.describe())
         self.notifier.status(f"audio lost; reopening; {self.detections} detection(s)")
-        if not microphone.close_input(self._stream):
-            log.warning("the lost stream did not close within %.0f s; left behind", microphone.CLOSE_TIMEOUT_S)
+        closed = microphone.close_input(self._stream)
         self._stream = None
+        if not closed:
+            # The stuck close still holds PortAudio's lock, so a reopen here would wait for
+            # ever; a fresh process (the systemd units restart on failure) starts clean.
+            raise DeviceError(f"the stream of lost input device {self._device.describe()} did not close within "
+                              f"{microphone.CLOSE_TIMEOUT_S:g} s: start wakeword listen again (its systemd unit does)")
 
     def _reload(self) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -67,6 +68,39 @@ def test_config_errors_name_the_exact_key(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError) as err:
         load_config(path)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_phrase_config_is_the_default_recipe_with_its_phrase():
+    """configs/hey_jarvis.yaml names its base, so every recipe setting follows activate.yaml."""
+    jarvis, activate = load_config(ROOT / "configs" / "hey_jarvis.yaml"), load_config(ROOT / "configs" / "activate.yaml")
+    assert jarvis.phrase == "hey jarvis"
+    assert dataclasses.replace(jarvis, phrase=activate.phrase) == activate
+
+
+def test_extends_merges_sections_key_by_key(tmp_path):
+    (tmp_path / "base.yaml").write_text("phrase: base\nseed: 7\ntrain: {epochs: 3, batch_size: 8}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "word.yaml").write_text("extends: ../base.yaml\nphrase: word\ntrain: {epochs: 5}\n")
+    config = load_config(tmp_path / "sub" / "word.yaml")
+    assert (config.phrase, config.seed, config.train.epochs, config.train.batch_size) == ("word", 7, 5, 8)
+
+
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ({"a.yaml": "extends: missing.yaml\n"}, "config file not found"),
+        ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, "extends loops back to"),
+        ({"a.yaml": "extends: 3\n"}, "extends must name a config file"),
+        ({"a.yaml": "extends: b.yaml\n", "b.yaml": "- x\n"}, "must be a mapping"),
+    ],
+)
+def test_bad_extends_is_one_line(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "a.yaml")
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 

@@ -313,9 +313,42 @@ def read_yaml_file(path: str | Path) -> Any:
         raise ConfigError(f"config {path} is not valid YAML{at}") from None
 
 
-def load_config(path: str | Path) -> Config:
+BASE_KEY = "extends"
+
+
+def _merged(base: dict, override: dict) -> dict:
+    """`base` with `override` laid over it, section by section."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_recipe(path: str | Path, seen: tuple[Path, ...] = ()) -> Any:
+    """A config file's data with its `extends:` base (a path relative to the file) merged in.
+
+    A new phrase is then one line over the default recipe (`extends: activate.yaml`,
+    `phrase: ...`), so it cannot drift from it as the recipe changes.
+    """
     path = Path(path)
     data = read_yaml_file(path)
+    if not isinstance(data, dict) or BASE_KEY not in data:
+        return data
+    base = data.pop(BASE_KEY)
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: {BASE_KEY} must name a config file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in seen:
+        raise ConfigError(f"{path}: {BASE_KEY} loops back to {base_path}")
+    base_data = read_recipe(base_path, (*seen, path.resolve()))
+    if not isinstance(base_data, dict):
+        raise ConfigError(f"{base_path} (the base of {path}) must be a mapping")
+    return _merged(base_data, data)
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    data = read_recipe(path)
     try:
         return config_from_dict(data)
     except ConfigError as exc:

@@ -184,6 +184,20 @@ def test_max_minutes_shortens_the_schedule_so_it_still_anneals(reference_run, ti
     assert plans[-1] == planned and total % per_epoch == 0 and total // per_epoch in plans[-2:]
 
 
+def test_a_cap_that_leaves_under_half_the_epochs_fails_loudly(reference_run, tiny_dataset, tmp_path, capsys):  # noqa: F811
+    """On a busy host the cap once left 1 epoch of 16 and the run reported success. Now the
+    model is still written, but the command fails with one line saying how to go on."""
+    pace = _checkpoint(reference_run)["progress"]["train_seconds"] / EPOCHS
+    out = tmp_path / "run"
+    code = _train("--data", tiny_dataset, "--out", out, "--device", "cpu", "--epochs", "60", "--max-minutes", str(6 * pace / 60))
+    captured = capsys.readouterr()
+    assert code == 8
+    assert "WARNING: 60 epochs do not fit" in captured.out
+    (line,) = captured.err.strip().splitlines()
+    assert "of the recipe's 60 epochs" in line and "is undertrained" in line and "--max-minutes" in line
+    assert (out / "model.pt").exists()
+
+
 def test_weight_average_is_what_is_saved_and_resumes_exactly(tiny_dataset, tmp_path):  # noqa: F811
     """With train.weight_average d the saved model is the moving average: after a first step
     it is that step's weights, after a second (here in a resumed run) d * first + (1 - d) * second."""

@@ -79,6 +79,9 @@ VAL_STREAMS = 16
 FALLBACK_THRESHOLD = 0.5
 # Ways a run ends; the first two finish it, the others leave it resumable.
 FINISHED = ("completed", "early_stopping")
+# Below this share of train.epochs, a schedule shortened to fit train.max_minutes is
+# reported as a failure: one epoch of sixteen on a busy host gave val recall 0.43.
+MIN_SCHEDULE_SHARE = 0.5
 _STOP_REASONS = ("max_minutes", "max_steps", "interrupted")  # rising priority when ranks differ
 
 
@@ -89,6 +92,12 @@ class TrainResult:
     epochs_done: int
     best: dict[str, Any] | None  # val metrics of the kept epoch (train.keep_epoch)
     is_main: bool  # rank 0 (the only one that reports)
+    epochs_planned: int = 0  # the schedule's length, after train.max_minutes shortened it
+
+    def cut_short(self, recipe_epochs: int) -> bool:
+        """The time cap left the schedule under MIN_SCHEDULE_SHARE of the recipe's epochs:
+        the model is likely undertrained, however the run ended."""
+        return 0 < self.epochs_planned < MIN_SCHEDULE_SHARE * recipe_epochs
 
 
 @dataclass
@@ -615,8 +624,10 @@ class _Run:
         epochs = self.ranks.from_main(lambda: epochs_within_budget(self.epochs_planned, p.epoch, p.train_seconds, budget))
         if epochs >= self.epochs_planned:
             return
-        self.log(f"{self.epochs_planned} epochs do not fit in train.max_minutes ({tc.max_minutes:g}) at {p.train_seconds / p.epoch:.1f} s an epoch: "
-                 f"the learning-rate schedule now ends after epoch {epochs}")
+        warning = "WARNING: " if epochs < MIN_SCHEDULE_SHARE * tc.epochs else ""
+        self.log(f"{warning}{self.epochs_planned} epochs do not fit in train.max_minutes ({tc.max_minutes:g}) at {p.train_seconds / p.epoch:.1f} s an epoch: "
+                 f"the learning-rate schedule now ends after epoch {epochs}"
+                 f"{f' of the recipe{chr(39)}s {tc.epochs}; the model will be undertrained' if warning else ''}")
         p.epochs_planned = epochs
         if p.epoch >= epochs:
             p.stopped = "completed"
@@ -733,6 +744,6 @@ def train(
                 f"{cut}{config.train.keep_epoch} epoch {best['epoch']}: recall {best['val_recall']:.3f} at {config.train.val_false_accepts_per_hour:g} "
                 f"false accepts/hour on val; model: {run_dir / 'model.pt'}"
             )
-        return TrainResult(run_dir, stopped, run.progress.epoch, best, ranks.main)
+        return TrainResult(run_dir, stopped, run.progress.epoch, best, ranks.main, run.epochs_planned)
     finally:
         ranks.close()

@@ -9,6 +9,8 @@ import sys
 from ..config import Config, load_config
 from ..errors import ConfigError
 
+UNDERTRAINED_EXIT = 8
+
 DESCRIPTION = """\
 Train a wake-word model on a dataset made by `synth generate`.
 
@@ -22,7 +24,10 @@ train.max_minutes caps the wall time of a run over all its resumes. When the
 epochs left would overrun it at the pace so far, the learning-rate schedule is
 shortened to end inside the cap, so the last epoch is still an annealed one; the
 cap also stops an epoch that runs long (the kept model so far is saved). A run
-that used it up goes on under --resume only with a larger cap.
+that used it up goes on under --resume only with a larger cap. When the cap leaves
+fewer than half the recipe's epochs (a busy or slow machine), the model is still
+written but the command fails (exit 8), so scripts do not ship an undertrained
+model: train again into a new RUN_DIR with a larger --max-minutes.
 
 Ctrl-C stops after the current batch and saves a checkpoint; --resume continues
 exactly where it stopped. Under torchrun (several processes or machines) training
@@ -64,6 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", metavar="MODEL",
                    help="start from this model file's weights instead of random ones (fine-tuning, e.g. on mined hard negatives)")
     p.add_argument("--epochs", type=int, metavar="N", help="override train.epochs of the config")
+    p.add_argument("--max-minutes", type=float, metavar="M", help="override train.max_minutes of the config (0: no cap)")
     p.add_argument("--seed", type=int, metavar="N", help="override the config's seed (same seed, config and data: same weights on CPU)")
     p.add_argument(
         "--max-steps", type=int, metavar="N",
@@ -75,6 +81,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _with_overrides(config: Config, args: argparse.Namespace) -> Config:
     if args.epochs is not None:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=args.epochs))
+    if args.max_minutes is not None:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, max_minutes=args.max_minutes))
     if args.seed is not None:
         config = dataclasses.replace(config, seed=args.seed)
     config.validate()
@@ -96,4 +104,12 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return 130
+    if result.is_main and result.cut_short(config.train.epochs):
+        print(
+            f"wakeword: train.max_minutes ({config.train.max_minutes:g}) left {result.epochs_planned} of the recipe's "
+            f"{config.train.epochs} epochs, so {result.run_dir / 'model.pt'} is undertrained; train again into a new --out "
+            "with a larger --max-minutes (0: no cap), on a less busy machine",
+            file=sys.stderr,
+        )
+        return UNDERTRAINED_EXIT
     return 0

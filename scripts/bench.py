@@ -33,6 +33,9 @@ SECTIONS = {
     # A person's own takes: two simulated users, enrol.sh for each, about 12 min each.
     "enrol": ("Enrolment: the bundled model fine-tuned on one person's takes",
               [PY, "scripts/bench_enrol.py"]),
+    # Real people (../shared/real): a fold per word of the four crowd-sourced wake words and
+    # per recipe, about 10 min each, with a real-voice and a synthetic stream per word.
+    "real": ("Real people: four crowd-sourced wake words", [PY, "scripts/bench_real.py"]),
     # Slow: one dataset and one training per engine family the recipe's clips hold, one
     # more for all the families they lack, about 10 min each: 45 min for the default recipe.
     "generalization": ("Generalization: speech levels, leave one engine family out",

@@ -63,17 +63,24 @@ def plan_scenes(rng: np.random.Generator, total: int, sample_rate: int, config: 
     return scenes
 
 
-def _events(rng: np.random.Generator, mixer: Mixer, scenes: list[Scene], total: int) -> Iterator[Event]:
-    """Utterances in time order: a positive once its time has come, otherwise a negative."""
+def _events(rng: np.random.Generator, mixer: Mixer, scenes: list[Scene], total: int, each_positive_once: bool = False) -> Iterator[Event]:
+    """Utterances in time order: a positive once its time has come, otherwise a negative.
+
+    each_positive_once: positives are dealt from a shuffled deck, so each clip is said once
+    and none after the deck is empty (a set of real recordings, each counted once)."""
     s, rate = mixer.config.synth, mixer.rate
     pools = mixer.pools
+    deck = [int(i) for i in rng.permutation(len(pools.positives))] if each_positive_once else None
     t = int(rng.uniform(*s.stream_gap_s) * rate)
     next_positive = int(rng.uniform(*s.stream_positive_every_s) * rate)
     scene = 0
     while True:
-        positive = t >= next_positive
-        options = pools.positives if positive else pools.negatives
-        clip: Clip = options[int(rng.integers(len(options)))]
+        positive = t >= next_positive and deck != []
+        if positive and deck is not None:
+            clip: Clip = pools.positives[deck.pop()]
+        else:
+            options = pools.positives if positive else pools.negatives
+            clip = options[int(rng.integers(len(options)))]
         aug = mixer.augmented(rng, clip)
         if t + len(aug.audio) > total:
             return
@@ -127,6 +134,7 @@ def write_stream(
     prefix: str | Path,
     voices_from: str = "synth.heldout_voices",
     progress: bool = True,
+    each_positive_once: bool = False,
 ) -> dict:
     """Write PREFIX.wav and PREFIX.json (the truth `wakeword eval` reads); return the truth."""
     if not patterns:
@@ -141,7 +149,7 @@ def write_stream(
     total = int(round(minutes * 60 * rate))
     rng = np.random.default_rng([config.seed, STREAM_STREAM, 0])  # scenes and backgrounds
     scenes = plan_scenes(rng, total, rate, config)
-    events = _events(np.random.default_rng([config.seed, STREAM_STREAM, 1]), mixer, scenes, total)
+    events = _events(np.random.default_rng([config.seed, STREAM_STREAM, 1]), mixer, scenes, total, each_positive_once)
     pending = next(events, None)
     fade = int(CROSSFADE_S * rate)
     ramp = np.sin(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2  # equal-power crossfade
@@ -181,6 +189,8 @@ def write_stream(
         "engines": sorted({r["voice"].split(":", 1)[0] for r in records}),
         "voice_patterns": list(patterns),
         "voices_from": voices_from,
+        "each_positive_once": each_positive_once,
+        "positive_clips": len(mixer.pools.positives),
         "phrase": config.phrase,
         "seed": config.seed,
         "sample_rate": rate,

@@ -85,6 +85,24 @@ def test_voices_flag_overrides_the_heldout_voices(clip_folders, stream, tmp_path
     assert not (tmp_path / "x.wav").exists()
 
 
+def test_each_positive_once_says_every_clip_exactly_once(clip_folders, stream, tmp_path):
+    """A set of real recordings is counted once each: positives are dealt from a shuffled
+    deck, none after it is empty, and a stream too short for all of them says so."""
+    config = stream.parent.parent / "config.yaml"
+    args = ["stream", "--config", str(config), "--positives", str(clip_folders["positives"]),
+            "--negatives", str(clip_folders["negatives"]), "--each-positive-once", "--quiet"]
+    proc = synth(*args, "--minutes", "1.5", "--out", str(tmp_path / "once"))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "once.json").read_text())
+    said = sorted(e["source"] for e in data["events"] if e["kind"] == "positive")
+    assert data["positive_clips"] == 4 and len(said) == 4 and len(set(said)) == 4
+    assert "fit in" not in proc.stderr
+
+    short = synth(*args, "--minutes", "0.25", "--out", str(tmp_path / "short"))
+    assert short.returncode == 0, short.stderr
+    assert "of the 4 positive clips fit in 0.25 min" in short.stderr
+
+
 def test_stream_without_heldout_voices_says_what_to_do(clip_folders, tmp_path):
     (tmp_path / "c.yaml").write_text("synth: {clip_s: 3.0}\n")
     proc = synth("stream", "--config", str(tmp_path / "c.yaml"), "--positives", str(clip_folders["positives"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from . import add_input_options, load_recipe_and_inputs
 
 
@@ -40,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, default=60.0, help="length of the recording (default: %(default)s)")
     p.add_argument("--voices", metavar="PATTERNS",
                    help="comma-separated ENGINE:VOICE glob patterns of the voices that speak (default: synth.heldout_voices)")
+    p.add_argument("--each-positive-once", action="store_true",
+                   help="say every positive clip exactly once, in random order (e.g. a set of real recordings); "
+                        "choose --minutes long enough for all of them (about stream_positive_every_s per clip)")
     p.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.wav and PREFIX.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -51,8 +55,12 @@ def run(args: argparse.Namespace) -> int:
     config, inputs = load_recipe_and_inputs(args, "stream")
     patterns = [p.strip() for p in args.voices.split(",") if p.strip()] if args.voices else list(config.synth.heldout_voices)
     voices_from = "--voices" if args.voices else "synth.heldout_voices"
-    truth = write_stream(config, inputs, patterns, args.minutes, args.out, voices_from, progress=not args.quiet)
+    truth = write_stream(config, inputs, patterns, args.minutes, args.out, voices_from, progress=not args.quiet,
+                         each_positive_once=args.each_positive_once)
     kinds = [n[2] for n in truth["negatives"]]
+    if args.each_positive_once and len(truth["positives"]) < truth["positive_clips"]:
+        print(f"synth stream: only {len(truth['positives'])} of the {truth['positive_clips']} positive clips fit in "
+              f"{args.minutes:g} min; a longer --minutes says them all", file=sys.stderr)
     print(
         f"synth stream: {truth['duration_s'] / 60:.1f} min, {len(truth['positives'])} positives, "
         f"{kinds.count('confusable')} confusables, {kinds.count('speech')} other utterances, "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import socket
 import stat
@@ -345,7 +346,9 @@ async def serve(service: WakeService, stop: asyncio.Event, on_listening: Callabl
     try:
         await server.start(lambda reader, writer: WakeHandler(service, _peer(writer), reader, writer))
     except OSError as exc:
-        raise WakewordError(f"cannot listen on {service.config.uri}: {exc.strerror or first_line(exc)}") from None
+        # asyncio's strerror repeats the address; the system's own words suffice.
+        reason = os.strerror(exc.errno) if exc.errno else first_line(exc)
+        raise WakewordError(f"cannot listen on {service.config.uri}: {reason}") from None
     try:
         async with _advertised(service.config.zeroconf_name, where, port):
             on_listening(service.config.uri)

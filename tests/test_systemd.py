@@ -31,6 +31,14 @@ def _verify(unit: Path, user: bool, runtime_dir: Path) -> None:
     assert proc.returncode == 0 and proc.stdout.strip() == "" and proc.stderr.strip() == "", proc.stdout + proc.stderr
 
 
+def _assert_a_restarting_notify_unit(unit: Path, runtime_dir: Path) -> None:
+    """What install-service writes: a valid user unit, notify-type, watched, restarted, started at login."""
+    text = unit.read_text()
+    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", "WantedBy=default.target"):
+        assert f"\n{line}\n" in text
+    _verify(unit, user=True, runtime_dir=runtime_dir)
+
+
 @pytest.fixture
 def install(tmp_path, monkeypatch, capsys):
     """Runs `wakeword install-service ARGS` with XDG_CONFIG_HOME in tmp_path; returns
@@ -87,11 +95,8 @@ def test_install_service_serve_writes_a_valid_serve_unit_and_uninstall_removes_i
     assert code == 0, err
     assert f"wrote {unit}" in out and "systemctl --user enable --now wakeword-serve.service" in out
     assert "loginctl enable-linger" in out  # a headless box serves before anyone logs in
-    text = unit.read_text()
-    assert f'ExecStart={WAKEWORD} serve --model "{model}" --uri tcp://0.0.0.0:10401 --zeroconf wakeword\n' in text
-    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", "WantedBy=default.target"):
-        assert f"\n{line}\n" in text
-    _verify(unit, user=True, runtime_dir=tmp_path / "run")
+    assert f'ExecStart={WAKEWORD} serve --model "{model}" --uri tcp://0.0.0.0:10401 --zeroconf wakeword\n' in unit.read_text()
+    _assert_a_restarting_notify_unit(unit, tmp_path / "run")
 
     listener = unit.parent / "wakeword.service"
     assert not listener.exists()
@@ -113,11 +118,8 @@ def test_install_service_writes_a_valid_user_unit_and_uninstall_removes_it(insta
     assert f"wrote {unit}" in out
     assert "systemctl --user daemon-reload" in out
     assert "systemctl --user enable --now wakeword.service" in out
-    text = unit.read_text()
-    assert f'ExecStart={WAKEWORD} listen --wait-for-device --model "{tmp_path}/my models/50%% hey.pt" --config {config}\n' in text
-    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", "WantedBy=default.target"):
-        assert f"\n{line}\n" in text
-    _verify(unit, user=True, runtime_dir=tmp_path / "run")
+    assert f'ExecStart={WAKEWORD} listen --wait-for-device --model "{tmp_path}/my models/50%% hey.pt" --config {config}\n' in unit.read_text()
+    _assert_a_restarting_notify_unit(unit, tmp_path / "run")
 
     wants = unit.parent / "default.target.wants"
     wants.mkdir()

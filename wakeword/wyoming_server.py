@@ -53,6 +53,8 @@ PROGRAM = "wakeword"
 LANGUAGES = ["en"]
 MIN_RATE, MAX_RATE = 8000, 384000  # the rates `listen` accepts
 MAX_CHANNELS = 32
+# Threads that score audio off the event loop; beyond the cores they would only queue for the GIL.
+SCORING_THREADS = min(4, os.cpu_count() or 1)
 _PCM_TYPES = {1: np.uint8, 2: np.dtype("<i2"), 4: np.dtype("<i4")}  # 8-bit PCM is unsigned (WAV's convention)
 
 
@@ -66,14 +68,13 @@ class ServeConfig:
     detector: DetectorConfig | None = None  # None: the first model's own settings
     idle_timeout_s: float = 60.0  # a connection that sends nothing this long is closed; 0: never
     zeroconf_name: str | None = None  # advertise under this name; None: nothing is broadcast
-    workers: int = 2  # threads that score audio, off the event loop
 
 
 @dataclass(frozen=True)
 class ServedModel:
     name: str  # what `info` lists and `detect` / `detection` name
     loaded: LoadedModel
-    version: str
+    version: str  # the wakeword that trained it
 
 
 def model_name(phrase: str) -> str:
@@ -99,7 +100,7 @@ class WakeService:
         # Built once here so that models that cannot share a stream fail at start-up, not per client.
         probe = StreamingDetector(models, None, self.detector)
         self.thresholds = {model_name(m.phrase): probe.threshold_for(m) for m in models}
-        self.executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="wakeword-score")
+        self.executor = ThreadPoolExecutor(max_workers=SCORING_THREADS, thread_name_prefix="wakeword-score")
         self.detections = 0
         self.clients = 0
 
@@ -124,16 +125,17 @@ class WakeService:
         """The models a `detect` names (all when it names none)."""
         if not names:
             return list(self.models.values())
-        chosen, unknown = [], []
+        chosen: dict[str, ServedModel] = {}
+        unknown = []
         for name in names:
             served = self.models.get(model_name(str(name)))  # the id, or the phrase it was made from
             if served is None:
                 unknown.append(str(name))
-            elif served not in chosen:
-                chosen.append(served)
+            else:
+                chosen.setdefault(served.name, served)
         if unknown:
             raise ClientError(f"detect names unknown model(s) {', '.join(unknown)} (this server has {', '.join(self.models)})")
-        return chosen
+        return list(chosen.values())
 
     def new_stream(self, models: list[ServedModel], fmt: PcmFormat) -> "Stream":
         return Stream(models, StreamingDetector([s.loaded for s in models], fmt.rate, self.detector), fmt)
@@ -387,11 +389,12 @@ async def _advertised(name: str | None, host: str | None, port: int | None) -> A
     )
     zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
     try:
-        await zc.async_register_service(info)
+        # A second server of the same name on the network becomes "NAME (2)", as Home Assistant expects.
+        await (await zc.async_register_service(info, allow_name_change=True))
     except Exception as exc:  # zeroconf's own errors (name in use, no multicast) have many types
         await zc.async_close()
         raise WakewordError(f"cannot advertise {name!r} with zeroconf: {first_line(exc)}") from None
-    log.info("advertised as %r (_wyoming._tcp) at %s:%d", name, address, port)
+    log.info("advertised as %r at %s:%d", info.name, address, port)
     try:
         yield
     finally:

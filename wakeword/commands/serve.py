@@ -21,12 +21,12 @@ EPILOG = f"""examples:
 
 Home Assistant: Settings > Devices & services > Add integration > Wyoming Protocol,
 host = this machine's address, port = 10400 (with --zeroconf it is discovered by
-itself); then Settings > Voice assistants > your assistant > Wake word: pick the
-phrase. Each model is listed under its phrase, with the id that `detect` and
+itself); then Settings > Voice assistants > your assistant > its menu > Add streaming
+wake word: pick wakeword and the phrase. Each model is listed under its phrase, with the id that `detect` and
 `detection` use ('hey jarvis' -> hey_jarvis); two models of one phrase are refused.
 
 protocol: describe -> info (one wake program, every model); detect [names] ->
-audio-start, audio-chunk... (any rate 8-384 kHz, 1-4 byte samples, any channels) ->
+audio-start, audio-chunk... (any rate 8-384 kHz, 1-4 byte samples, 1-32 channels) ->
 one detection (name, timestamp in ms of the client's audio time) per utterance, with
 the same smoothing, patience and refractory time as `listen`; not-detected at
 audio-stop when nothing fired. A client's mistake (malformed or unknown event, audio

@@ -227,13 +227,15 @@ class WakeHandler(AsyncEventHandler):
             raise
         except Exception as exc:  # the package parses with json and dict lookups, and fails with their errors
             raise ClientError(f"malformed event ({first_line(exc)[:120]})") from None
-        if event is None or not self._is_running:
-            if self.reader.at_eof() or not self._is_running:
-                if self.stream is not None and self._is_running:
-                    raise ConnectionError  # gone before audio-stop
-                return False
-            # wyoming reads a line that is not JSON (or longer than the reader's limit) as the end.
-            raise ClientError("malformed event (not a JSON header line)")
+        if not self._is_running:  # the server is stopping
+            return False
+        if event is None:
+            if not self.reader.at_eof():
+                # wyoming reads a line that is not JSON (or longer than the reader's limit) as the end.
+                raise ClientError("malformed event (not a JSON header line)")
+            if self.stream is not None:
+                raise ConnectionError  # gone before audio-stop
+            return False
         return await self.handle_event(event)
 
     async def handle_event(self, event: Event) -> bool:

@@ -63,6 +63,14 @@ def test_a_manager_that_went_away_is_not_fatal(tmp_path):
     assert notifier.watchdog() is False
 
 
+def test_a_manager_that_stops_reading_never_blocks_the_sender(receiver):
+    _, path = receiver
+    notifier = Notifier(env={"NOTIFY_SOCKET": path})
+    sent = [notifier.watchdog() for _ in range(1000)]  # far past the socket's queue
+    assert sent[0] and not sent[-1]
+    notifier.close()
+
+
 @pytest.mark.parametrize(
     "env, interval",
     [

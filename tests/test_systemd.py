@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from wakeword.cli import main
-from wakeword.commands.install_service import EXAMPLE_EXEC_START, render_user_unit
+from wakeword.commands.install_service import EXAMPLE_EXEC_START, EXAMPLE_SERVE_EXEC_START, render_serve_unit, render_user_unit
 
 ROOT = Path(__file__).resolve().parents[1]
 WAKEWORD = Path(sys.executable).parent / "wakeword"
@@ -29,6 +29,14 @@ def _verify(unit: Path, user: bool, runtime_dir: Path) -> None:
     argv = ["systemd-analyze", *(["--user"] if user else []), "verify", str(unit)]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "" and proc.stderr.strip() == "", proc.stdout + proc.stderr
+
+
+def _assert_a_restarting_notify_unit(unit: Path, runtime_dir: Path) -> None:
+    """What install-service writes: a valid user unit, notify-type, watched, restarted, started at login."""
+    text = unit.read_text()
+    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", "WantedBy=default.target"):
+        assert f"\n{line}\n" in text
+    _verify(unit, user=True, runtime_dir=runtime_dir)
 
 
 @pytest.fixture
@@ -50,8 +58,9 @@ def unit(tmp_path) -> Path:
     return tmp_path / "config home" / "systemd" / "user" / "wakeword.service"
 
 
-def test_the_repository_user_unit_is_install_services_template():
+def test_the_repository_user_units_are_install_services_templates():
     assert (ROOT / "systemd" / "wakeword.service").read_text() == render_user_unit(EXAMPLE_EXEC_START)
+    assert (ROOT / "systemd" / "wakeword-serve.service").read_text() == render_serve_unit(EXAMPLE_SERVE_EXEC_START)
 
 
 @needs_systemd_analyze
@@ -67,6 +76,36 @@ def test_the_system_unit_passes_systemd_analyze_verify(tmp_path):
 
 
 @needs_systemd_analyze
+def test_the_serve_system_unit_passes_systemd_analyze_verify(tmp_path):
+    text = (ROOT / "systemd" / "wakeword-serve-system.service").read_text()
+    assert "ExecStart=/opt/wakeword/.venv/bin/wakeword serve " in text
+    for line in ("Type=notify", "WatchdogSec=30", "User=wakeword", "ProtectSystem=strict", "PrivateDevices=yes", "NoNewPrivileges=yes"):
+        assert f"\n{line}\n" in text
+    unit = tmp_path / "wakeword-serve.service"
+    unit.write_text(text.replace("/opt/wakeword/.venv/bin/wakeword", str(WAKEWORD)))
+    _verify(unit, user=False, runtime_dir=tmp_path / "run")
+
+
+@needs_systemd_analyze
+def test_install_service_serve_writes_a_valid_serve_unit_and_uninstall_removes_it(install, tmp_path):
+    unit = tmp_path / "config home" / "systemd" / "user" / "wakeword-serve.service"
+    model = tmp_path / "hey jarvis.pt"
+    model.write_bytes(b"weights")
+    code, out, err = install("--serve", "--model", str(model), "--uri", "tcp://0.0.0.0:10401", "--zeroconf")
+    assert code == 0, err
+    assert f"wrote {unit}" in out and "systemctl --user enable --now wakeword-serve.service" in out
+    assert "loginctl enable-linger" in out  # a headless box serves before anyone logs in
+    assert f'ExecStart={WAKEWORD} serve --model "{model}" --uri tcp://0.0.0.0:10401 --zeroconf wakeword\n' in unit.read_text()
+    _assert_a_restarting_notify_unit(unit, tmp_path / "run")
+
+    listener = unit.parent / "wakeword.service"
+    assert not listener.exists()
+    code, out, err = install("--serve", "--uninstall")
+    assert code == 0 and not unit.exists(), err
+    assert "systemctl --user stop wakeword-serve.service" in out
+
+
+@needs_systemd_analyze
 def test_install_service_writes_a_valid_user_unit_and_uninstall_removes_it(install, unit, tmp_path):
     model = tmp_path / "my models" / "50% hey.pt"
     model.parent.mkdir()
@@ -79,11 +118,8 @@ def test_install_service_writes_a_valid_user_unit_and_uninstall_removes_it(insta
     assert f"wrote {unit}" in out
     assert "systemctl --user daemon-reload" in out
     assert "systemctl --user enable --now wakeword.service" in out
-    text = unit.read_text()
-    assert f'ExecStart={WAKEWORD} listen --wait-for-device --model "{tmp_path}/my models/50%% hey.pt" --config {config}\n' in text
-    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", "WantedBy=default.target"):
-        assert f"\n{line}\n" in text
-    _verify(unit, user=True, runtime_dir=tmp_path / "run")
+    assert f'ExecStart={WAKEWORD} listen --wait-for-device --model "{tmp_path}/my models/50%% hey.pt" --config {config}\n' in unit.read_text()
+    _assert_a_restarting_notify_unit(unit, tmp_path / "run")
 
     wants = unit.parent / "default.target.wants"
     wants.mkdir()
@@ -102,6 +138,9 @@ def test_install_service_writes_a_valid_user_unit_and_uninstall_removes_it(insta
     [
         (["--model", "missing.pt"], 4, "model file not found: missing.pt"),
         (["--config", "missing.yaml"], 2, "config file not found: missing.yaml"),
+        (["--uri", "tcp://0.0.0.0:10400"], 2, "--uri and --zeroconf are for --serve (the listener has no socket)"),
+        (["--serve", "--config", "listen.yaml"], 2, "--config is the listener's; `wakeword serve` takes its settings as flags"),
+        (["--serve", "--uri", "http://x"], 2, "--uri must be tcp://HOST:PORT, unix://PATH or stdio://, got 'http://x'"),
     ],
 )
 def test_install_service_refuses_what_the_service_could_not_use(install, unit, args, code, message):

@@ -15,10 +15,11 @@ import sys
 from . import __version__
 from .errors import WakewordError
 
-SUBCOMMANDS = ("listen", "detect", "eval", "train", "devices", "install_service", "info")
+SUBCOMMANDS = ("listen", "serve", "detect", "eval", "train", "devices", "install_service", "info")
 
 EPILOG = """examples:
   wakeword listen                                   # bundled "activate" model, default microphone
+  wakeword serve                                    # a Wyoming wake-word service for Home Assistant
   wakeword detect recording.wav                     # events in a file
   arecord -f S16_LE -r 16000 -c 1 | wakeword detect -
   wakeword train --config configs/activate.yaml --data data/activate --out runs/activate

@@ -24,7 +24,9 @@ class Notifier:
         env = os.environ if env is None else env
         self.address = _socket_address(env.get("NOTIFY_SOCKET", ""))
         self.watchdog_interval_s = _watchdog_interval(env) if self.address else None
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) if self.address else None
+        # Non-blocking: a manager that stops reading fills the queue (10 datagrams by
+        # default), and a send that then waited would stall the caller's loop.
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) if self.address else None
 
     @property
     def enabled(self) -> bool:

@@ -1,13 +1,16 @@
-"""`wakeword install-service`: a systemd user unit that runs `wakeword listen` at login.
+"""`wakeword install-service`: a systemd user unit that runs `wakeword listen` at login,
+or, with --serve, `wakeword serve` (the Wyoming service for Home Assistant).
 
 The unit points at this environment's own `wakeword` by absolute path, so it keeps
-working whatever PATH the user manager has. `systemd/wakeword.service` in the
-repository is this template rendered for a `pip install --user` layout.
+working whatever PATH the user manager has. `systemd/wakeword.service` and
+`systemd/wakeword-serve.service` in the repository are these templates rendered for a
+`pip install --user` layout.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import re
 import sys
@@ -47,30 +50,63 @@ Environment=PYTHONUNBUFFERED=1
 WantedBy=default.target
 """
 
-# The repository's example unit: `pip install --user wakeword` puts the command here.
+SERVE_UNIT_NAME = "wakeword-serve.service"
+
+SERVE_UNIT = """\
+# wakeword serve: a Wyoming wake-word service for Home Assistant, as a user service.
+# Written by `wakeword install-service --serve`; remove with `wakeword install-service --serve --uninstall`.
+# Connections and detections go to the journal: journalctl --user -u wakeword-serve -f
+
+[Unit]
+Description=wakeword: Wyoming wake-word service for Home Assistant
+
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart={exec_start}
+Restart=on-failure
+RestartSec=5
+# READY=1 comes once the socket listens (after the models load); WATCHDOG=1 comes
+# while the event loop turns, so a server that serves nobody is restarted.
+TimeoutStartSec=120
+WatchdogSec=30
+TimeoutStopSec=5
+Environment=PYTHONUNBUFFERED=1
+
+[Install]
+WantedBy=default.target
+"""
+
+# The repository's example units: `pip install --user wakeword` puts the command here.
 EXAMPLE_EXEC_START = "%h/.local/bin/wakeword listen --wait-for-device"
+EXAMPLE_SERVE_EXEC_START = "%h/.local/bin/wakeword serve"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "install-service",
-        help="install (or remove) a systemd user service that listens at login",
+        help="install (or remove) a systemd user service that listens at login (or serves Home Assistant)",
         description=(
             "Write ~/.config/systemd/user/wakeword.service (honours XDG_CONFIG_HOME) running this "
             "environment's `wakeword listen` with the given model and config, and print the systemctl "
-            "commands that start it."
+            "commands that start it. With --serve, wakeword-serve.service running `wakeword serve` instead."
         ),
         epilog=(
             "examples:\n"
             "  wakeword install-service && systemctl --user daemon-reload && systemctl --user enable --now wakeword\n"
             "  wakeword install-service --model runs/hey_jarvis/model.pt --config ~/listen.yaml\n"
-            "  wakeword install-service --uninstall"
+            "  wakeword install-service --uninstall\n"
+            "  wakeword install-service --serve --zeroconf && systemctl --user daemon-reload && systemctl --user enable --now wakeword-serve"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", dest="models", action="append", metavar="FILE", help="model file for the service; repeat for several (default: the bundled model)")
     p.add_argument("--config", metavar="FILE", help="listen config file for the service (see `wakeword listen --help`)")
     p.add_argument("--uninstall", action="store_true", help="remove the unit and disable it, then print the stop command")
+    serve = p.add_argument_group("the Wyoming service (see `wakeword serve --help`)")
+    serve.add_argument("--serve", action="store_true", help=f"install {SERVE_UNIT_NAME}, running `wakeword serve`, instead of the listener")
+    serve.add_argument("--uri", help="with --serve: where the service listens (default: serve's tcp://0.0.0.0:10400)")
+    serve.add_argument("--zeroconf", nargs="?", const="wakeword", metavar="NAME", help="with --serve: advertise it for Home Assistant's discovery")
     p.set_defaults(func=run)
 
 
@@ -81,6 +117,10 @@ def unit_dir() -> Path:
 
 def render_user_unit(exec_start: str) -> str:
     return USER_UNIT.format(exec_start=exec_start)
+
+
+def render_serve_unit(exec_start: str) -> str:
+    return SERVE_UNIT.format(exec_start=exec_start)
 
 
 def systemd_command_line(argv: list[str]) -> str:
@@ -96,22 +136,37 @@ def systemd_command_line(argv: list[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = unit_dir() / UNIT_NAME
+    if not args.serve and (args.uri or args.zeroconf):
+        raise ConfigError("--uri and --zeroconf are for --serve (the listener has no socket)")
+    if args.serve and args.config:
+        raise ConfigError("--config is the listener's; `wakeword serve` takes its settings as flags")
+    name = SERVE_UNIT_NAME if args.serve else UNIT_NAME
+    path = unit_dir() / name
     if args.uninstall:
         return _uninstall(path)
-    argv = [str(_wakeword_executable()), "listen", "--wait-for-device"]
+    argv = [str(_wakeword_executable()), *(["serve"] if args.serve else ["listen", "--wait-for-device"])]
     for model in args.models or []:
         argv += ["--model", str(_existing(model, ModelFileError, "model file"))]
     if args.config:
         config = _existing(args.config, ConfigError, "config file")
         load_listen_config(config)  # a config the service would reject fails here, not at login
         argv += ["--config", str(config)]
-    atomic_write_bytes(path, render_user_unit(systemd_command_line(argv)).encode())
+    if args.uri:
+        from ..wyoming_server import parse_uri  # here: it imports the engine, which `--help` need not wait for
+
+        parse_uri(args.uri)  # a URI the service would reject fails here, not at login
+        argv += ["--uri", args.uri]
+    if args.zeroconf:
+        argv += ["--zeroconf", args.zeroconf]
+    render = render_serve_unit if args.serve else render_user_unit
+    atomic_write_bytes(path, render(systemd_command_line(argv)).encode())
     print(f"wrote {path}")
     print("start it now and at every login:")
     print("  systemctl --user daemon-reload")
-    print(f"  systemctl --user enable --now {UNIT_NAME}")
-    print(f"follow it: journalctl --user -u {UNIT_NAME} -f")
+    print(f"  systemctl --user enable --now {name}")
+    if args.serve:
+        print(f"and at boot, before anyone logs in (a headless box): loginctl enable-linger {getpass.getuser()}")
+    print(f"follow it: journalctl --user -u {name} -f")
     return 0
 
 
@@ -122,14 +177,14 @@ def _uninstall(path: Path) -> int:
     # Removing the unit's *.wants links is what `systemctl disable` does; it refuses to
     # once the unit file is gone, so it is done here.
     try:
-        for link in path.parent.glob(f"*.wants/{UNIT_NAME}"):
+        for link in path.parent.glob(f"*.wants/{path.name}"):
             link.unlink()
         path.unlink()
     except OSError as exc:
         raise WakewordError(f"cannot remove {exc.filename}: {exc.strerror}") from None
     print(f"removed {path} (disabled: it no longer starts at login)")
     print("stop the running one and let systemd forget it:")
-    print(f"  systemctl --user stop {UNIT_NAME}")
+    print(f"  systemctl --user stop {path.name}")
     print("  systemctl --user daemon-reload")
     return 0
 

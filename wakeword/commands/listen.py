@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from ..streaming import use_one_thread
 
     use_one_thread()
-    _setup_logging()
+    setup_logging()
     code = Listener(load).run()
     # Unloading torch takes over a second on a busy machine, and a stop must be quick
     # (systemd's TimeoutStopSec): everything is closed and flushed, so leave now.
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     os._exit(code)
 
 
-def _setup_logging() -> None:
+def setup_logging() -> None:
     # journald stamps every line itself; elsewhere a time helps.
     under_systemd = "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ
     logging.basicConfig(

@@ -135,13 +135,12 @@ def recipe_inputs(word: str, recipe: str) -> list[str]:
 
 
 def train_fold(word: str, recipe: str, fold: Path) -> Path:
+    """The fold's model; both steps resume, or see they are done (model.pt exists after the first epoch)."""
     where = BUILD / word / recipe
-    model = where / "run" / "model.pt"
-    if not model.exists():
-        run("synth", "generate", "--config", str(fold), *recipe_inputs(word, recipe), "--out", str(where / "data"))
-        resume = ["--resume"] if (where / "run" / "checkpoint.pt").exists() else []
-        run("wakeword", "train", "--config", str(fold), "--data", str(where / "data"), "--out", str(where / "run"), *resume)
-    return model
+    run("synth", "generate", "--config", str(fold), *recipe_inputs(word, recipe), "--out", str(where / "data"))
+    resume = ["--resume"] if (where / "run" / "checkpoint.pt").exists() else []
+    run("wakeword", "train", "--config", str(fold), "--data", str(where / "data"), "--out", str(where / "run"), *resume)
+    return where / "run" / "model.pt"
 
 
 def real_stream(word: str, stream_config: Path) -> Path:
@@ -151,7 +150,7 @@ def real_stream(word: str, stream_config: Path) -> Path:
     evals = BUILD / "split" / "eval"
     positives = evals / "positives" / word
     n = len(list(positives.glob("*.flac")))
-    minutes = max(60.0, n * (np.mean(STREAM["stream_positive_every_s"]) + 5.0) / 60)
+    minutes = max(60.0, n * (np.mean(STREAM["stream_positive_every_s"]) + 10.0) / 60)
     heldout = yaml.safe_load((ROOT / "configs" / "activate.yaml").read_text())["synth"]["heldout_voices"]
     negatives = ["--negatives", str(evals / "negatives" / "speech"), "--negatives", str(BUILD / word / "clips" / "negatives")]
     for other in WORDS:

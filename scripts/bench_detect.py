@@ -101,12 +101,12 @@ def our_model(path: str | None, tmp: Path) -> tuple[Path, str]:
     if path:
         return Path(path), Path(path).name
     if bundled_model_path().is_file():
-        return bundled_model_path(), "bundled `activate.pt`"
+        return bundled_model_path(), "bundled `activate.npz`"
     torch.manual_seed(0)
     config = load_config(RECIPE)
     model = WakewordModel(config.features.n_mels, config.model).eval()
-    save_model(tmp / "random.pt", model, config, 0.5)
-    return tmp / "random.pt", f"untrained model of `{RECIPE.relative_to(ROOT)}`"
+    save_model(tmp / "random.npz", model, config, 0.5)
+    return tmp / "random.npz", f"untrained model of `{RECIPE.relative_to(ROOT)}`"
 
 
 def openwakeword_model(name: str = "hey_jarvis"):
@@ -295,7 +295,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=int, default=10, help="generated audio for the CPU section (default: %(default)s)")
     parser.add_argument("--rss-minutes", type=int, default=60, help="length of the file for peak RSS (default: %(default)s)")
     parser.add_argument("--soak-hours", type=float, default=3.0, help="audio piped through stdin (default: %(default)s)")
-    parser.add_argument("--jarvis-model", action="append", help=f"our hey-jarvis model(s) (default: {JARVIS.relative_to(ROOT)}/run/model.pt)")
+    parser.add_argument("--jarvis-model", action="append", help=f"our hey-jarvis model(s) (default: {JARVIS.relative_to(ROOT)}/run/model.npz)")
     parser.add_argument("--jarvis-audio", default=str(JARVIS / "stream.wav"), help="held-out hey-jarvis stream (default: %(default)s)")
     parser.add_argument("--jarvis-truth", default=str(JARVIS / "stream.json"), help="its truth file (default: %(default)s)")
     parser.add_argument("--det-plot", default=str(ROOT / "docs" / "det_hey_jarvis.png"), help="DET plot (default: %(default)s)")
@@ -322,7 +322,7 @@ def main() -> int:
             soak_section(model_path, args.soak_hours)
         if "accuracy" in sections:
             print("### Accuracy: \"hey jarvis\" against openWakeWord\n")
-            models = [Path(p) for p in args.jarvis_model or [JARVIS / "run" / "model.pt"]]
+            models = [Path(p) for p in args.jarvis_model or [JARVIS / "run" / "model.npz"]]
             accuracy_section(models, Path(args.jarvis_audio), Path(args.jarvis_truth), Path(args.det_plot))
     return 0
 

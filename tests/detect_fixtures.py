@@ -22,8 +22,7 @@ import torch
 from wakeword.audio import resample, write_wav
 from wakeword.cli import main
 from wakeword.config import Config, ModelConfig
-from wakeword.model import WakewordModel
-from wakeword.modelfile import save_model
+from wakeword.model import WakewordModel, save_model
 
 BIN = Path(sys.executable).parent
 SMALL = ModelConfig(conv_channels=8, conv_kernel=15, conv_stride=4, gru_hidden=8, gru_layers=2, dropout=0.0)

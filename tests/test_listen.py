@@ -33,8 +33,8 @@ from wakeword.cli import build_parser, main
 from wakeword.config import load_config
 from wakeword.daemon import Listener as Daemon, chime_tone
 from wakeword.listen_config import FIELDS, ListenConfig, load_listen_config
-from wakeword.model import WakewordModel
-from wakeword.modelfile import bundled_model_path, save_model
+from wakeword.model import WakewordModel, save_model
+from wakeword.modelfile import bundled_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 WAKEWORD = Path(sys.executable).parent / "wakeword"
@@ -53,7 +53,7 @@ def _half_model(path: Path, phrase: str) -> Path:
 
 @pytest.fixture(scope="module")
 def half_model(tmp_path_factory) -> Path:
-    return _half_model(tmp_path_factory.mktemp("models") / "half.pt", "activate")
+    return _half_model(tmp_path_factory.mktemp("models") / "half.npz", "activate")
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def listen():
 def test_events_of_two_models_reach_stdout_exec_and_chime_at_a_resampled_rate(pulse_up, half_model, listen, tmp_path):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
-    jarvis = _half_model(tmp_path / "jarvis.pt", "jarvis")
+    jarvis = _half_model(tmp_path / "jarvis.npz", "jarvis")
     listener = listen(
         [
             "--model", str(half_model), "--model", str(jarvis), "--threshold", "0.4", "--json", "--rate", "44100", "--chime",
@@ -382,12 +382,12 @@ def test_every_listen_setting_has_a_flag():
 
 def test_print_config_lays_flags_over_the_file_and_reads_back(tmp_path, capsys):
     config = tmp_path / "listen.yaml"
-    config.write_text("listen:\n  device: 3\n  models: [m.pt]\n  threshold: 0.6\n  chime: true\n")
+    config.write_text("listen:\n  device: 3\n  models: [m.npz]\n  threshold: 0.6\n  chime: true\n")
     assert main(["listen", "--config", str(config), "--threshold", "0.7", "--no-chime", "--print-config"]) == 0
     printed = tmp_path / "printed.yaml"
     printed.write_text(capsys.readouterr().out)
     effective = load_listen_config(printed)
-    assert effective == ListenConfig(device="3", models=(str(tmp_path / "m.pt"),), threshold=0.7, chime=False)
+    assert effective == ListenConfig(device="3", models=(str(tmp_path / "m.npz"),), threshold=0.7, chime=False)
 
 
 @pytest.mark.parametrize(
@@ -396,7 +396,7 @@ def test_print_config_lays_flags_over_the_file_and_reads_back(tmp_path, capsys):
         ("listen:\n  thresold: 0.5\n", "listen: unknown key(s) thresold; allowed:"),
         ("listen:\n  threshold: 1.5\n", "listen.threshold must be in (0, 1)"),
         ("listen:\n  patience_steps: 0\n", "listen.patience_steps must be >= 1"),
-        ("listen:\n  models: activate.pt\n", "listen.models must be a list"),
+        ("listen:\n  models: activate.npz\n", "listen.models must be a list"),
         ("listen:\n  json: yes please\n", "listen.json must be true or false"),
         ("threshold: 0.5\n", "expected one top-level key 'listen:'"),
         ("listen: [1, 2]\n", "listen must be a mapping"),

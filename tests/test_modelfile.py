@@ -14,8 +14,8 @@ from wakeword import __version__
 from wakeword.cli import main
 from wakeword.config import Config, ModelConfig
 from wakeword.errors import ModelFileError
-from wakeword.model import WakewordModel
-from wakeword.modelfile import FORMAT_VERSION, load_model, save_model
+from wakeword.model import WakewordModel, save_model
+from wakeword.modelfile import FORMAT_VERSION, load_model
 
 CONFIG = Config(phrase="hey computer", model=ModelConfig(conv_channels=8, gru_hidden=8, gru_layers=2))
 
@@ -27,7 +27,7 @@ def model_file(tmp_path) -> Path:
     for norm in (model.conv_norm, *model.gru_norms):  # non-default statistics must survive too
         norm.running_mean.uniform_(-1, 1)
         norm.running_var.uniform_(0.5, 2)
-    path = tmp_path / "model.pt"
+    path = tmp_path / "model.npz"
     save_model(path, model, CONFIG, threshold=0.7, data_manifest_sha256="ab" * 32, metrics={"val_recall": 0.93})
     return path
 

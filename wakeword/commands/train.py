@@ -30,9 +30,9 @@ is data-parallel (DDP) and only rank 0 prints and writes files.
 """
 
 EPILOG = """files written to RUN_DIR:
-  model.pt             the kept epoch's model (train.keep_epoch: best by val recall, or last), with
+  model.npz             the kept epoch's model (train.keep_epoch: best by val recall, or last), with
                        its calibrated threshold and the epochs and minutes the run has trained so
-                       far (wakeword info RUN_DIR/model.pt)
+                       far (wakeword info RUN_DIR/model.npz)
   checkpoint.pt        everything --resume needs; written after every epoch and on Ctrl-C
   metrics.json         per-epoch loss and val metrics
   learning_curve.png   loss and val recall per epoch

@@ -8,9 +8,9 @@ import pty
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
-from detect_fixtures import assert_same_events, burst_wav, energy_model, json_lines, one_line_error, random_model, wakeword, wakeword_here
+from detect_fixtures import (assert_same_events, burst_wav, energy_model, json_lines, one_line_error, random_model, wakeword, wakeword_here,
+                            with_meta)
 from wakeword.audio import load_audio
 from wakeword.commands import detect
 from wakeword.detection import detect_events
@@ -139,11 +139,7 @@ def test_several_models_at_once_each_report_their_phrase(files, tmp_path, capsys
 
 
 def _other_version(path, tmp_path):
-    blob = torch.load(path, weights_only=True)
-    blob["format_version"] = 99
-    out = tmp_path / "v99.npz"
-    torch.save(blob, out)
-    return out
+    return with_meta(path, tmp_path / "v99.npz", format_version=99)
 
 
 def _truncated(path, tmp_path):

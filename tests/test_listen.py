@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 import torch
 
+from detect_fixtures import spoken_wav, training_imports
 from pulse import STOP_LIMIT_S, TIMEOUT_S, Child, PulseServer, pulse, pulse_available, pulse_up  # noqa: F401 (fixtures)
 from wakeword import microphone
-from wakeword.audio import load_audio, write_wav
 from wakeword.cli import build_parser, main
 from wakeword.config import load_config
 from wakeword.daemon import Listener as Daemon, chime_tone
@@ -326,24 +326,10 @@ needs_bundled_model = pytest.mark.skipif(
 )
 
 
-def _speech(tmp_path: Path, text: str, name: str) -> Path:
-    """espeak-ng speaking `text`, with a second of quiet noise either side."""
-    raw = tmp_path / f"{name}.raw.wav"
-    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, capture_output=True)
-    speech = load_audio(raw, 16000)
-    rng = np.random.default_rng(7)
-    pad = np.zeros(16000, dtype=np.float32)
-    audio = np.concatenate([pad, speech / max(1e-6, float(np.abs(speech).max())) * 0.5, pad])
-    audio += rng.normal(0, 0.003, audio.size).astype(np.float32)  # about -50 dBFS of hiss
-    out = tmp_path / f"{name}.wav"
-    write_wav(out, audio, 16000)
-    return out
-
-
 @needs_bundled_model
 def test_the_bundled_model_hears_the_phrase_and_only_the_phrase(pulse_up, listen, tmp_path):
-    negative = _speech(tmp_path, "the weather is nice today, let us go for a walk", "negative")
-    positive = _speech(tmp_path, "activate", "positive")
+    negative = spoken_wav(tmp_path, "the weather is nice today, let us go for a walk", "negative")
+    positive = spoken_wav(tmp_path, "activate", "positive")
     listener = listen(["--json", "--health-interval", "0.5"], pulse_up.env)
     flowing = listener.wait_for(r"audio flowing")
 
@@ -359,8 +345,23 @@ def test_the_bundled_model_hears_the_phrase_and_only_the_phrase(pulse_up, listen
 
 
 @needs_bundled_model
+def test_the_listener_hears_the_phrase_without_loading_the_training_side(pulse_up, tmp_path):
+    """torch, librosa, numba, scipy, matplotlib: none of them in the listener's process (`-X importtime` logs every import)."""
+    positive = spoken_wav(tmp_path, "activate", "positive")
+    listener = Child([sys.executable, "-X", "importtime", "-m", "wakeword.cli", "listen", "--json"], pulse_up.env)
+    try:
+        listener.wait_for(r"audio flowing")
+        pulse_up.play(positive)
+        listener.wait_for(r'"phrase": "activate"', "stdout", timeout=10)
+        assert listener.stop() == 0
+    finally:
+        listener.kill()
+    assert training_imports("\n".join(listener.lines["stderr"])) == []
+
+
+@needs_bundled_model
 def test_the_bundled_model_hears_the_phrase_after_the_server_restarts(pulse_up, listen, tmp_path):
-    positive = _speech(tmp_path, "activate", "positive")
+    positive = spoken_wav(tmp_path, "activate", "positive")
     listener = listen(["--json", "--stall-timeout", "0.5"], pulse_up.env)
     flowing = listener.wait_for(r"audio flowing")
     pulse_up.restart()

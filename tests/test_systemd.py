@@ -68,7 +68,7 @@ def test_the_system_unit_passes_systemd_analyze_verify(tmp_path):
 
 @needs_systemd_analyze
 def test_install_service_writes_a_valid_user_unit_and_uninstall_removes_it(install, unit, tmp_path):
-    model = tmp_path / "my models" / "50% hey.pt"
+    model = tmp_path / "my models" / "50% hey.npz"
     model.parent.mkdir()
     model.write_bytes(b"weights")
     config = tmp_path / "listen.yaml"
@@ -80,7 +80,7 @@ def test_install_service_writes_a_valid_user_unit_and_uninstall_removes_it(insta
     assert "systemctl --user daemon-reload" in out
     assert "systemctl --user enable --now wakeword.service" in out
     text = unit.read_text()
-    assert f'ExecStart={WAKEWORD} listen --wait-for-device --model "{tmp_path}/my models/50%% hey.pt" --config {config}\n' in text
+    assert f'ExecStart={WAKEWORD} listen --wait-for-device --model "{tmp_path}/my models/50%% hey.npz" --config {config}\n' in text
     for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", "WantedBy=default.target"):
         assert f"\n{line}\n" in text
     _verify(unit, user=True, runtime_dir=tmp_path / "run")
@@ -100,7 +100,7 @@ def test_install_service_writes_a_valid_user_unit_and_uninstall_removes_it(insta
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (["--model", "missing.pt"], 4, "model file not found: missing.pt"),
+        (["--model", "missing.npz"], 4, "model file not found: missing.npz"),
         (["--config", "missing.yaml"], 2, "config file not found: missing.yaml"),
     ],
 )

@@ -67,23 +67,29 @@ def hann_window(length: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / length)).astype(np.float32)
 
 
-def _smooth(energy: np.ndarray, state: np.ndarray, k: float) -> tuple[np.ndarray, np.ndarray]:
-    """M[t] = (1 - k) M[t-1] + k E[t] over frames (axis 0), from M[-1] = state.
+class _Smoother:
+    """PCEN's smoother M[t] = (1 - k) M[t-1] + k E[t] over frames (axis 0), from M[-1] = state.
 
     Written out per block of frames as M = L @ E + a^(t+1) M[-1], with L[t, s] =
-    k a^(t-s) below the diagonal (a = 1 - k): a matrix product instead of a Python
-    loop per frame, and no powers of a above 1, so nothing grows however long the block.
+    k a^(t-s) on and below the diagonal (a = 1 - k): a matrix product instead of a
+    Python loop per frame, and no power of a above 1, so nothing grows however long the
+    block. A block of n frames uses the top-left n x n of L.
     """
-    decay = 1.0 - k
-    out = np.empty_like(energy)
-    for start in range(0, len(energy), _SMOOTH_BLOCK):
-        block = energy[start : start + _SMOOTH_BLOCK]
-        lags = np.arange(len(block))
-        lag = lags[:, None] - lags[None, :]
-        mix = np.where(lag >= 0, k * decay ** np.maximum(lag, 0), 0.0)
-        out[start : start + len(block)] = mix @ block + decay ** (lags + 1)[:, None] * state
-        state = out[start + len(block) - 1]
-    return out, state
+
+    def __init__(self, k: float):
+        decay = 1.0 - k
+        lag = np.arange(_SMOOTH_BLOCK)[:, None] - np.arange(_SMOOTH_BLOCK)[None, :]
+        self._mix = np.where(lag >= 0, k * decay ** np.maximum(lag, 0), 0.0)
+        self._carry = decay ** np.arange(1, _SMOOTH_BLOCK + 1)[:, None]
+
+    def __call__(self, energy: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = np.empty_like(energy)
+        for start in range(0, len(energy), _SMOOTH_BLOCK):
+            block = energy[start : start + _SMOOTH_BLOCK]
+            n = len(block)
+            out[start : start + n] = self._mix[:n, :n] @ block + self._carry[:n] * state
+            state = out[start + n - 1]
+        return out, state
 
 
 def num_frames(num_samples: int, config: FeatureConfig) -> int:
@@ -102,6 +108,7 @@ class FeatureExtractor:
         t = config.pcen_time_constant_s / (config.hop_ms / 1000)  # time constant in frames
         # Smoothing coefficient of M[t] = (1 - k) M[t-1] + k E[t], as librosa's pcen derives it.
         self._pcen_k = (np.sqrt(1 + 4 * t**2) - 1) / (2 * t**2)
+        self._smooth = _Smoother(self._pcen_k)
 
     def mel_power(self, audio: np.ndarray) -> np.ndarray:
         """Mel-band power per frame, (frames, n_mels) float32."""
@@ -125,7 +132,7 @@ class FeatureExtractor:
         energy = power.astype(np.float64) * _PCEN_INPUT_SCALE
         if state is None:
             state = energy[0]  # steady state for a stream that starts like its first frame
-        smooth, new_state = _smooth(energy, state, self._pcen_k)
+        smooth, new_state = self._smooth(energy, state)
         gain = np.exp(-c.pcen_alpha * np.log(c.pcen_eps + smooth))
         out = (energy * gain + c.pcen_delta) ** c.pcen_r - c.pcen_delta**c.pcen_r
         return out.astype(np.float32), new_state

@@ -24,6 +24,7 @@ SECTIONS = {
     "synth": ("Dataset synthesis throughput", [PY, "scripts/bench_synth.py"]),
     "detect": ("Streaming detection: CPU, latency, memory, soak", [PY, "scripts/bench_detect.py"]),
     "startup": ("Command start-up", [PY, "scripts/bench_startup.py"]),
+    "backend": ("The listener's network step: numpy or onnxruntime", [PY, "scripts/bench_backend.py"]),
     "quality": ("Bundled model quality on the held-out stream", [PY, "scripts/bench_quality.py"]),
     # A neural voice no training recipe here hears (make model leaves piper out): the
     # nearest to a person's speech this machine can make. About 10 min with its clips.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench_engine import high_water_mib
 
 CHUNKS = 3000  # 4 minutes of audio in 80 ms chunks
 NEW_FRAMES = 8  # 80 ms at a 10 ms hop
@@ -94,8 +97,7 @@ def measure(backend: str, onnx_path: str) -> dict:
     cpu0 = time.process_time()
     outputs += [step(chunk) for chunk in chunks[1:]]
     cpu = time.process_time() - cpu0
-    hwm = next(int(line.split()[1]) / 1024 for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
-    return {"cpu_per_hour": cpu / (CHUNKS - 1) * CHUNKS_PER_HOUR, "peak_rss_mib": hwm,
+    return {"cpu_per_hour": cpu / (CHUNKS - 1) * CHUNKS_PER_HOUR, "peak_rss_mib": high_water_mib(os.getpid()),
             "logits": np.concatenate(outputs, axis=1)[0].tolist()}
 
 

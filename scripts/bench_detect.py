@@ -37,7 +37,7 @@ import psutil
 import soundfile as sf
 import torch
 
-from bench_engine import CHUNK, RATE, Checkout, checkouts, openwakeword_model
+from bench_engine import CHUNK, RATE, Checkout, checkouts, high_water_mib, openwakeword_model
 from synth.noise import colored_noise, unit_rms
 from synth.tts import Voice, render
 from wakeword.audio import Resampler, open_audio_stream
@@ -152,16 +152,6 @@ def _engine(argv: list[str], run: Checkout) -> dict:
     return json.loads(proc.stdout)
 
 
-def _high_water_mib(pid: int) -> float | None:
-    """Peak RSS since the process's exec (VmHWM): unlike rusage, it never counts the
-    pages a child shares with this large parent between fork and exec."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return None
-
-
 def peak_rss(argv: list[str], run: Checkout) -> tuple[float, float, float, int, str]:
     """(peak RSS MiB, CPU s, wall s, exit code, stderr) of one process run to its end."""
     started = time.monotonic()
@@ -169,7 +159,7 @@ def peak_rss(argv: list[str], run: Checkout) -> tuple[float, float, float, int, 
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **run.run_kwargs())
     peak = 0.0
     while proc.poll() is None:
-        peak = max(peak, _high_water_mib(proc.pid) or 0.0)
+        peak = max(peak, high_water_mib(proc.pid) or 0.0)
         time.sleep(0.05)
     took = time.monotonic() - started
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)

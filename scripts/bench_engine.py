@@ -81,6 +81,16 @@ def checkouts(baseline: str | None) -> list[Checkout]:
     return ours + [Checkout(f"wakeword, baseline `{root.name}` ({_commit(root)})", root, root / ".venv" / "bin" / "python")]
 
 
+def high_water_mib(pid: int) -> float | None:
+    """Peak RSS since the process's exec (VmHWM): unlike rusage, it never counts the
+    pages a child shares with this large parent between fork and exec."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
 def openwakeword_model(name: str = "hey_jarvis"):
     import openwakeword
 

@@ -52,4 +52,4 @@ class DataError(WakewordError):
 class ExtraMissingError(WakewordError):
     """A command needs a package of the `wakeword[train]` extra, which is not installed."""
 
-    exit_code = 8
+    exit_code = 9

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from detect_fixtures import (assert_same_events, burst_wav, energy_model, json_lines, one_line_error, random_model, wakeword, wakeword_here,
-                            with_meta)
+from detect_fixtures import (TRAINING_ONLY, assert_same_events, burst_wav, energy_model, json_lines, one_line_error, random_model, wakeword,
+                             wakeword_here, wakeword_python, with_meta)
 from wakeword.audio import load_audio
 from wakeword.commands import detect
 from wakeword.detection import detect_events
@@ -202,6 +202,15 @@ BAD_MODELS = {
 def test_bad_model_files_fail_in_one_line(files, tmp_path, capsys, case):
     make, message = BAD_MODELS[case]
     proc = wakeword_here(capsys, "detect", str(files["wav16k"]), "--model", str(make(files, tmp_path)))
+    assert message in one_line_error(proc)
+
+
+@pytest.mark.parametrize("case", ["corrupt audio", "empty audio", "NaN samples", "other format version", "truncated model"])
+def test_bad_inputs_fail_in_one_line_without_the_training_side(files, tmp_path, case):
+    """The same lines from a process that cannot import torch, scipy or matplotlib (a base install)."""
+    make, message = {**BAD_FILES, **BAD_MODELS}[case]
+    audio, model = (make(files, tmp_path), files["energy"]) if case in BAD_FILES else (files["wav16k"], make(files, tmp_path))
+    proc = wakeword_python("detect", str(audio), "--model", str(model), without=TRAINING_ONLY)
     assert message in one_line_error(proc)
 
 

@@ -43,7 +43,7 @@ META = "meta.json"
 DEFAULT_FRONTEND = "mel"
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: arrays have no one truth value
 class LoadedModel:
     config: Config
     threshold: float

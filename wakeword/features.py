@@ -24,7 +24,7 @@ from .config import FeatureConfig
 # PCEN works on energies of int16-scaled audio so that its epsilon sits far below any
 # real signal instead of acting as a noise gate on quiet speech.
 _PCEN_INPUT_SCALE = 32768.0**2
-# PCEN's smoother runs as one matrix product per block of this many frames (see _smooth).
+# PCEN's smoother runs as one matrix product per block of this many frames (see _Smoother).
 _SMOOTH_BLOCK = 64
 
 # Slaney's mel scale, as librosa's `hz_to_mel(htk=False)`: linear below 1 kHz, logarithmic above.

@@ -8,6 +8,8 @@ Not a test: nothing is asserted. Sections:
   audio in 80 ms chunks; with `--baseline DIR`, an older wakeword checkout too.
 - Memory: peak RSS of `wakeword detect` on a 60-minute file (and of the baseline's, and
   of openWakeWord streaming the same file).
+- Equivalence: the scores `wakeword detect --scores` streams over that file against torch's
+  `forward` over the whole of it (`score_offline`), step by step.
 - Soak: hours of audio piped through `wakeword detect -` faster than real time, RSS sampled.
 - Accuracy: DET curves of our "hey jarvis" model(s) and openWakeWord's on one held-out
   stream (skipped, with a note, when the model or stream is not there).
@@ -40,12 +42,12 @@ import torch
 from bench_engine import CHUNK, RATE, Checkout, checkouts, high_water_mib, openwakeword_model
 from synth.noise import colored_noise, unit_rms
 from synth.tts import Voice, render
-from wakeword.audio import Resampler, open_audio_stream
+from wakeword.audio import Resampler, load_audio, open_audio_stream
 from wakeword.commands.detect import stream_through
 from wakeword.config import DetectorConfig, load_config
 from wakeword.detection import detect_events
 from wakeword.evaluation import Truth, best_at_false_accept_rate, match_events, sweep
-from wakeword.model import WakewordModel, save_model
+from wakeword.model import WakewordModel, save_model, score_offline
 from wakeword.modelfile import bundled_model_path, load_model
 from wakeword.plots import plot_det
 from wakeword.streaming import StreamingDetector, use_one_thread
@@ -187,6 +189,21 @@ def peak_rss_section(runs: list[Checkout], model_path: Path, wav: Path, minutes:
           "librosa and numba loaded; the runtime loads numpy, soundfile, soxr and PyYAML.\n")
 
 
+def equivalence_section(model_path: Path, wav: Path, minutes: int) -> None:
+    scores_path = wav.with_suffix(".scores.npz")
+    subprocess.run([str(BIN / "wakeword"), "detect", str(wav), "--model", str(model_path), "--scores", str(scores_path)],
+                   check=True, stdout=subprocess.DEVNULL)
+    streamed = np.load(scores_path)["scores"]
+    loaded = load_model(model_path)
+    reference = score_offline([loaded], load_audio(wav, loaded.config.features.sample_rate)).values
+    diff = np.abs(streamed - reference) if streamed.shape == reference.shape else None
+    shapes = f"{len(streamed):,} steps streamed, {len(reference):,} offline"
+    verdict = "the step counts differ" if diff is None else f"largest difference **{diff.max():.1e}**, mean {diff.mean():.1e}"
+    print(f"`wakeword detect {wav.name} --model MODEL --scores S.npz` (the numpy runtime, the file in 1 s blocks) against "
+          f"torch's `WakewordModel.forward` over the whole {minutes}-minute file at once (`wakeword.model.score_offline`): "
+          f"{shapes}; {verdict}; {int((reference >= loaded.threshold).sum())} steps at or above the threshold.\n")
+
+
 def soak_section(model_path: Path, hours: float) -> None:
     minutes = int(round(hours * 60))
     argv = [str(BIN / "wakeword"), "detect", "-", "--model", str(model_path)]
@@ -298,13 +315,13 @@ def main() -> int:
     parser.add_argument("--model", help="our model file (default: bundled, else an untrained model of configs/activate.yaml)")
     parser.add_argument("--audio", help="audio for the CPU section (default: generated, --minutes long)")
     parser.add_argument("--minutes", type=int, default=10, help="generated audio for the CPU section (default: %(default)s)")
-    parser.add_argument("--rss-minutes", type=int, default=60, help="length of the file for peak RSS (default: %(default)s)")
+    parser.add_argument("--rss-minutes", type=int, default=60, help="length of the file for peak RSS and equivalence (default: %(default)s)")
     parser.add_argument("--soak-hours", type=float, default=3.0, help="audio piped through stdin (default: %(default)s)")
     parser.add_argument("--jarvis-model", action="append", help=f"our hey-jarvis model(s) (default: {JARVIS.relative_to(ROOT)}/run/model.npz)")
     parser.add_argument("--jarvis-audio", default=str(JARVIS / "stream.wav"), help="held-out hey-jarvis stream (default: %(default)s)")
     parser.add_argument("--jarvis-truth", default=str(JARVIS / "stream.json"), help="its truth file (default: %(default)s)")
     parser.add_argument("--det-plot", default=str(ROOT / "docs" / "det_hey_jarvis.png"), help="DET plot (default: %(default)s)")
-    parser.add_argument("--sections", default="cpu,rss,soak,accuracy", help="comma-separated subset (default: %(default)s)")
+    parser.add_argument("--sections", default="cpu,rss,equivalence,soak,accuracy", help="comma-separated subset (default: %(default)s)")
     parser.add_argument("--baseline", metavar="DIR", help="an older wakeword checkout with its own .venv, run beside this one "
                         "in the CPU and memory sections (default: $WAKEWORD_BENCH_BASELINE)")
     args = parser.parse_args()
@@ -323,9 +340,13 @@ def main() -> int:
             else:
                 wav, source = write_minutes(tmp / "cpu.wav", args.minutes), "generated noise and espeak-ng speech"
             cpu_section(runs, model_path, label, wav, source)
+        long_wav = write_minutes(tmp / "long.wav", args.rss_minutes) if sections & {"rss", "equivalence"} else None
         if "rss" in sections:
             print("### Memory\n")
-            peak_rss_section(runs, model_path, write_minutes(tmp / "long.wav", args.rss_minutes), args.rss_minutes)
+            peak_rss_section(runs, model_path, long_wav, args.rss_minutes)
+        if "equivalence" in sections:
+            print("### Runtime scores against torch's\n")
+            equivalence_section(model_path, long_wav, args.rss_minutes)
         if "soak" in sections:
             print("### Soak\n")
             soak_section(model_path, args.soak_hours)

@@ -85,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
     use_one_thread()
     _setup_logging()
     code = Listener(load).run()
-    # Unloading torch takes over a second on a busy machine, and a stop must be quick
-    # (systemd's TimeoutStopSec): everything is closed and flushed, so leave now.
+    # A stop must be quick (systemd's TimeoutStopSec) and interpreter teardown has nothing
+    # left to do (it took over a second when the listener still loaded torch): everything
+    # is closed and flushed, so leave now.
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

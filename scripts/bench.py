@@ -26,6 +26,7 @@ SECTIONS = {
     "startup": ("Command start-up", [PY, "scripts/bench_startup.py"]),
     # Real time: 3 client counts x 60 s for each server, about 8 min with the installs.
     "serve": ("Wyoming server (`wakeword serve`): concurrent real-time clients", [PY, "scripts/bench_serve.py"]),
+    "backend": ("The listener's network step: numpy or onnxruntime", [PY, "scripts/bench_backend.py"]),
     "quality": ("Bundled model quality on the held-out stream", [PY, "scripts/bench_quality.py"]),
     # A neural voice no training recipe here hears (make model leaves piper out): the
     # nearest to a person's speech this machine can make. About 10 min with its clips.

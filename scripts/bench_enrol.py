@@ -102,7 +102,7 @@ def main() -> int:
         taken = takes(phrase, voice, where)
         prefix = voice_stream(phrase, voice, where, taken, args.minutes)
         run(str(ROOT / "scripts" / "enrol.sh"), str(where), env={"CLIPS": str(args.clips), "SPEAKER": SPEAKER})
-        enrolled = where / "model.pt"
+        enrolled = where / "model.npz"
         before, _ = at_one(bundled, prefix, where / "bundled.scores.npz")
         after, report = at_one(enrolled, prefix, where / "enrolled.scores.npz")
         elsewhere = at_one(enrolled, others, where / "enrolled_on_others.scores.npz") if others else (None, None)

@@ -99,9 +99,9 @@ def fold_model(args, heldout: list[str], where: Path) -> Path:
     two_stage = yaml.safe_load(config.read_text())["train"].get("finetune_epochs")
     # The recipe's own steps (both stages when it has a second), on the shared clips. Each
     # step resumes or sees it is done, so a fold cut off anywhere (even between writing
-    # model.pt and its checkpoint) is finished rather than scored half-trained.
+    # model.npz and its checkpoint) is finished rather than scored half-trained.
     run(str(ROOT / "scripts" / "make_model.sh"), str(config), str(where), env={"CLIPS": str(args.clips)})
-    return where / ("run-hard" if two_stage else "run") / "model.pt"
+    return where / ("run-hard" if two_stage else "run") / "model.npz"
 
 
 def evaluate(model: Path, prefix: Path, scores_path: Path | None = None) -> tuple[dict, list]:

@@ -26,7 +26,7 @@ from wakeword.audio import load_audio
 from wakeword.detection import detect_events
 from wakeword.evaluation import CATCH_WINDOW_S, Truth, event_times, match_events, moving_average
 from wakeword.modelfile import bundled_model_path, load_model
-from wakeword.scoring import score_offline
+from wakeword.model import score_offline
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

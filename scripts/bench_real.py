@@ -135,12 +135,12 @@ def recipe_inputs(word: str, recipe: str) -> list[str]:
 
 
 def train_fold(word: str, recipe: str, fold: Path) -> Path:
-    """The fold's model; both steps resume, or see they are done (model.pt exists after the first epoch)."""
+    """The fold's model; both steps resume, or see they are done (model.npz exists after the first epoch)."""
     where = BUILD / word / recipe
     run("synth", "generate", "--config", str(fold), *recipe_inputs(word, recipe), "--out", str(where / "data"))
     resume = ["--resume"] if (where / "run" / "checkpoint.pt").exists() else []
     run("wakeword", "train", "--config", str(fold), "--data", str(where / "data"), "--out", str(where / "run"), *resume)
-    return where / "run" / "model.pt"
+    return where / "run" / "model.npz"
 
 
 def real_stream(word: str, stream_config: Path) -> Path:

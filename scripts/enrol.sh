@@ -2,7 +2,7 @@
 # Teach the bundled model your voice: scripts/enrol.sh [BUILD_DIR] (`make enrol`).
 # Records your takes of the phrase and of other words (synth record), mixes them in with
 # the default recipe's synthetic clips, and fine-tunes the bundled model on them for a
-# few epochs, into BUILD_DIR/model.pt. Every step resumes: run it again after an
+# few epochs, into BUILD_DIR/model.npz. Every step resumes: run it again after an
 # interruption.
 # SPEAKER=NAME records another person into the same folder; TAKES=N (default 20) takes
 # of each kind; DEVICE=NAME|INDEX picks the microphone; EPOCHS=N (default 3).
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-configs/activate.yaml}
 BUILD=${1:-build/enrol}
 BIN=.venv/bin
-BASE=${BASE:-wakeword/models/activate.pt}
+BASE=${BASE:-wakeword/models/activate.npz}
 PHRASE=$("$BIN/python" -c "import sys; from wakeword.config import load_config; print(load_config(sys.argv[1]).phrase)" "$CONFIG")
 who=(--count "${TAKES:-20}")
 [ -n "${SPEAKER:-}" ] && who+=(--speaker "$SPEAKER")
@@ -41,10 +41,10 @@ resume=()
 [ -f "$run/checkpoint.pt" ] && resume=(--resume)
 "$BIN/wakeword" train --config "$CONFIG" --data "$data" --init "$BASE" --epochs "${EPOCHS:-3}" --out "$run" "${resume[@]}"
 # Replaced in one step: a listener started on it never reads half a file.
-cp "$run/model.pt" "$BUILD/.model.pt.tmp" && mv "$BUILD/.model.pt.tmp" "$BUILD/model.pt"
+cp "$run/model.npz" "$BUILD/.model.npz.tmp" && mv "$BUILD/.model.npz.tmp" "$BUILD/model.npz"
 for old in "$BUILD"/data-* "$BUILD"/run-*; do  # a dataset is hundreds of MB: keep only the current one
   [ "$old" = "$data" ] || [ "$old" = "$run" ] || rm -rf "$old"
 done
-echo "enrol: fine-tuned in $(( ($(date +%s) - started) / 60 )) min: $BUILD/model.pt" >&2
-echo "enrol: listen with it:  $BIN/wakeword listen --model $BUILD/model.pt" >&2
-echo "enrol: or as a service: $BIN/wakeword install-service --model $(realpath "$BUILD/model.pt")" >&2
+echo "enrol: fine-tuned in $(( ($(date +%s) - started) / 60 )) min: $BUILD/model.npz" >&2
+echo "enrol: listen with it:  $BIN/wakeword listen --model $BUILD/model.npz" >&2
+echo "enrol: or as a service: $BIN/wakeword install-service --model $(realpath "$BUILD/model.npz")" >&2

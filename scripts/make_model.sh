@@ -31,16 +31,16 @@ train() {  # RUN_DIR, then extra arguments
 
 "$BIN/synth" generate "${inputs[@]}" --out "$BUILD/data"
 train "$BUILD/run" --data "$BUILD/data"
-MODEL=$BUILD/run/model.pt
+MODEL=$BUILD/run/model.npz
 if [ "$FINETUNE_EPOCHS" -gt 0 ]; then
   # Second stage: the negatives the first model fires on, drawn more often.
   [ -d "$BUILD/hard" ] || "$BIN/synth" mine --config "$CONFIG" --model "$MODEL" --negatives "$CLIPS/negatives" --out "$BUILD/hard"
   "$BIN/synth" generate "${inputs[@]}" --hard-negatives "$BUILD/hard" --out "$BUILD/data-hard"
   train "$BUILD/run-hard" --data "$BUILD/data-hard" --init "$MODEL" --epochs "$FINETUNE_EPOCHS"
-  MODEL=$BUILD/run-hard/model.pt
+  MODEL=$BUILD/run-hard/model.npz
 fi
 echo "make_model: $CONFIG trained in $(( ($(date +%s) - started) / 60 )) min ($MODEL)" >&2
 if [ "$NAME" = activate ]; then
-  cp "$MODEL" wakeword/models/activate.pt
-  echo "make_model: bundled model updated: wakeword/models/activate.pt" >&2
+  cp "$MODEL" wakeword/models/activate.npz
+  echo "make_model: bundled model updated: wakeword/models/activate.npz" >&2
 fi

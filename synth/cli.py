@@ -14,7 +14,7 @@ EPILOG = """examples:
   synth record "activate" --out clips/me                    # your own takes, from the microphone
   synth voices --engines flite,piper                        # the voices speak would use
   synth generate --config configs/activate.yaml --positives clips/positives --negatives clips/negatives --out data/activate
-  synth mine --config configs/activate.yaml --model run/model.pt --negatives clips/negatives --out clips/hard
+  synth mine --config configs/activate.yaml --model run/model.npz --negatives clips/negatives --out clips/hard
   synth stream --config configs/activate.yaml --minutes 60 --out eval/stream
   synth show data/activate --index 0 --out example.png
 """

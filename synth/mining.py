@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from wakeword.config import Config
 from wakeword.modelfile import LoadedModel
-from wakeword.scoring import score_offline
+from wakeword.model import score_offline
 
 from .augment import db_to_gain, set_level
 from .clips import Clip

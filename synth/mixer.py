@@ -17,7 +17,7 @@ import numpy as np
 
 from wakeword.config import Config
 from wakeword.features import FeatureExtractor, num_frames
-from wakeword.model import num_steps, step_end_seconds
+from wakeword.streaming_model import num_steps, step_end_seconds
 
 from .augment import Augmented, augment_speech, db_to_gain, set_level
 from .clips import Clip

@@ -11,7 +11,7 @@ import numpy as np
 from wakeword.config import config_from_dict
 from wakeword.errors import ConfigError, DataError
 from wakeword.fileio import atomic_write_bytes
-from wakeword.model import step_end_seconds
+from wakeword.streaming_model import step_end_seconds
 
 COLOURS = {"positive": "tab:green", "confusable": "tab:red", "speech": "tab:orange"}
 

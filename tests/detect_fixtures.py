@@ -12,18 +12,21 @@ import dataclasses
 import json
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from wakeword.audio import resample, write_wav
+from wakeword.audio import load_audio, resample, write_wav
 from wakeword.cli import main
 from wakeword.config import Config, ModelConfig
-from wakeword.model import WakewordModel
-from wakeword.modelfile import save_model
+from wakeword import __version__
+from wakeword.model import WakewordModel, save_model
+from wakeword.modelfile import FORMAT, FORMAT_VERSION, META
 
 BIN = Path(sys.executable).parent
 SMALL = ModelConfig(conv_channels=8, conv_kernel=15, conv_stride=4, gru_hidden=8, gru_layers=2, dropout=0.0)
@@ -68,6 +71,42 @@ def energy_model(path: Path, phrase: str = "activate", threshold: float = 0.5) -
     return path
 
 
+def with_meta(path: Path, out: Path, **changes: Any) -> Path:
+    """A copy of model file `path` whose meta.json has these keys replaced."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == META:
+                data = json.dumps({**json.loads(data), **changes}).encode()
+            dst.writestr(name, data)
+    return out
+
+
+def legacy_model_file(path: Path, model: WakewordModel, config: Config, threshold: float, **extra: Any) -> Path:
+    """A model file as wakeword wrote them before its torch-free format: a torch pickle (.pt)."""
+    torch.save({
+        "format": FORMAT, "format_version": FORMAT_VERSION, "wakeword_version": __version__,
+        "torch_version": str(torch.__version__), "phrase": config.phrase, "threshold": float(threshold),
+        "config": config.to_dict(), "data_manifest_sha256": "", "metrics": {},
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra,
+    }, path)
+    return path
+
+
+def spoken_wav(tmp_path: Path, text: str, name: str) -> Path:
+    """espeak-ng speaking `text`, with a second of quiet noise either side."""
+    raw = tmp_path / f"{name}.raw.wav"
+    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, capture_output=True)
+    speech = load_audio(raw, 16000)
+    rng = np.random.default_rng(7)
+    pad = np.zeros(16000, dtype=np.float32)
+    audio = np.concatenate([pad, speech / max(1e-6, float(np.abs(speech).max())) * 0.5, pad])
+    audio += rng.normal(0, 0.003, audio.size).astype(np.float32)  # about -50 dBFS of hiss
+    out = tmp_path / f"{name}.wav"
+    write_wav(out, audio, 16000)
+    return out
+
+
 def burst_audio(rate: int, duration_s: float, bursts: list[tuple], seed: int = 0, channels: int = 1) -> np.ndarray:
     """Quiet noise with noise bursts (start, end[, level]) seconds, LOUD unless given;
     shape (samples,) or (samples, channels). Made at 16 kHz and resampled, so a burst
@@ -98,6 +137,26 @@ def wakeword(*args: str, stdin: bytes | int | None = None) -> Run:
     kwargs = {"input": stdin} if isinstance(stdin, bytes) else {"stdin": stdin if stdin is not None else subprocess.DEVNULL}
     proc = subprocess.run([str(BIN / "wakeword"), *args], capture_output=True, timeout=120, **kwargs)
     return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+# What the listener's process must never load: the training side's packages.
+TRAINING_ONLY = ("torch", "librosa", "numba", "scipy", "matplotlib")
+
+
+def wakeword_python(*args: str, flags: tuple[str, ...] = (), without: tuple[str, ...] = (), stdin: bytes | None = None) -> Run:
+    """`wakeword ARGS` through `python FLAGS`, with the packages `without` made unimportable
+    (as in an install that lacks them)."""
+    code = (f"import sys; sys.modules.update(dict.fromkeys({without!r})); "
+            "from wakeword.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, *flags, "-c", code, *args], input=stdin, capture_output=True, timeout=120,
+                          **({} if stdin is not None else {"stdin": subprocess.DEVNULL}))
+    return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+def training_imports(importtime_log: str) -> list[str]:
+    """The TRAINING_ONLY packages a `python -X importtime` log shows imported."""
+    names = {line.rsplit("|", 1)[-1].strip() for line in importtime_log.splitlines() if line.startswith("import time:")}
+    return sorted({n.split(".")[0] for n in names} & set(TRAINING_ONLY))
 
 
 def wakeword_here(capsys, *args: str) -> Run:

@@ -8,9 +8,9 @@ import pty
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
-from detect_fixtures import assert_same_events, burst_wav, energy_model, json_lines, one_line_error, random_model, wakeword, wakeword_here
+from detect_fixtures import (TRAINING_ONLY, assert_same_events, burst_wav, energy_model, json_lines, one_line_error, random_model, wakeword,
+                             wakeword_here, wakeword_python, with_meta)
 from wakeword.audio import load_audio
 from wakeword.commands import detect
 from wakeword.detection import detect_events
@@ -18,7 +18,7 @@ from wakeword import modelfile
 from wakeword.modelfile import load_models
 from wakeword.errors import ModelFileError
 from wakeword.modelfile import load_model
-from wakeword.scoring import score_offline
+from wakeword.model import score_offline
 
 BURSTS = [(1.0, 1.5), (4.0, 4.6), (4.9, 5.3), (8.2, 8.4)]
 
@@ -27,8 +27,8 @@ BURSTS = [(1.0, 1.5), (4.0, 4.6), (4.9, 5.3), (8.2, 8.4)]
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("detect")
     return {
-        "energy": energy_model(d / "energy.pt"),
-        "random": random_model(d / "random.pt", seed=3, phrase="random"),
+        "energy": energy_model(d / "energy.npz"),
+        "random": random_model(d / "random.npz", seed=3, phrase="random"),
         "wav16k": burst_wav(d / "bursts16k.wav", 16000, 10.0, BURSTS),
         # A rate the engine must resample, in stereo that must be mixed down.
         "wav44k": burst_wav(d / "bursts44k.wav", 44100, 10.0, BURSTS, channels=2),
@@ -131,7 +131,7 @@ def test_stdin_wav_stream_as_arecord_writes_it(files, capsys):
 
 
 def test_several_models_at_once_each_report_their_phrase(files, tmp_path, capsys):
-    other = energy_model(tmp_path / "other.pt", phrase="hey jarvis", threshold=0.9)
+    other = energy_model(tmp_path / "other.npz", phrase="hey jarvis", threshold=0.9)
     proc = wakeword_here(capsys, "detect", str(files["wav16k"]), "--model", str(files["energy"]), "--model", str(other), "--json")
     events = json_lines(proc.stdout)
     assert sorted({e["phrase"] for e in events}) == ["activate", "hey jarvis"]
@@ -139,15 +139,11 @@ def test_several_models_at_once_each_report_their_phrase(files, tmp_path, capsys
 
 
 def _other_version(path, tmp_path):
-    blob = torch.load(path, weights_only=True)
-    blob["format_version"] = 99
-    out = tmp_path / "v99.pt"
-    torch.save(blob, out)
-    return out
+    return with_meta(path, tmp_path / "v99.npz", format_version=99)
 
 
 def _truncated(path, tmp_path):
-    out = tmp_path / "half.pt"
+    out = tmp_path / "half.npz"
     data = path.read_bytes()
     out.write_bytes(data[: len(data) // 2])
     return out
@@ -195,7 +191,7 @@ def test_bad_audio_files_fail_in_one_line(files, tmp_path, capsys, case):
 
 
 BAD_MODELS = {
-    "missing model": (lambda f, t: t / "none.pt", "model file not found"),
+    "missing model": (lambda f, t: t / "none.npz", "model file not found"),
     "other format version": (lambda f, t: _other_version(f["energy"], t), "has model format 99"),
     "truncated model": (lambda f, t: _truncated(f["energy"], t), "not a readable wakeword model"),
     "not a model": (lambda f, t: f["wav16k"], "not a readable wakeword model"),
@@ -206,6 +202,15 @@ BAD_MODELS = {
 def test_bad_model_files_fail_in_one_line(files, tmp_path, capsys, case):
     make, message = BAD_MODELS[case]
     proc = wakeword_here(capsys, "detect", str(files["wav16k"]), "--model", str(make(files, tmp_path)))
+    assert message in one_line_error(proc)
+
+
+@pytest.mark.parametrize("case", ["corrupt audio", "empty audio", "NaN samples", "other format version", "truncated model"])
+def test_bad_inputs_fail_in_one_line_without_the_training_side(files, tmp_path, case):
+    """The same lines from a process that cannot import torch, scipy or matplotlib (a base install)."""
+    make, message = {**BAD_FILES, **BAD_MODELS}[case]
+    audio, model = (make(files, tmp_path), files["energy"]) if case in BAD_FILES else (files["wav16k"], make(files, tmp_path))
+    proc = wakeword_python("detect", str(audio), "--model", str(model), without=TRAINING_ONLY)
     assert message in one_line_error(proc)
 
 
@@ -257,6 +262,6 @@ def test_unwritable_scores_path_fails_in_one_line(files, capsys):
 
 
 def test_missing_bundled_model_says_how_to_get_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(modelfile, "bundled_model_path", lambda: tmp_path / "activate.pt")
+    monkeypatch.setattr(modelfile, "bundled_model_path", lambda: tmp_path / "activate.npz")
     with pytest.raises(ModelFileError, match=r"bundled model .* is missing: build it with `make model`, or pass --model"):
         load_models(None)

@@ -24,7 +24,7 @@ def test_eval_of_a_trained_model_on_a_synth_stream_reports_the_right_counts(clip
     assert synth_main(["generate", "--config", str(config), *clips, "--out", str(tmp_path / "data"), "--quiet"]) == 0
     trained = wakeword_here(capsys, "train", "--config", str(config), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"))
     assert trained.returncode == 0, trained.stderr
-    model = tmp_path / "run" / "model.pt"
+    model = tmp_path / "run" / "model.npz"
     assert load_model(model).phrase == "activate"
 
     prefix = tmp_path / "stream"

@@ -37,7 +37,7 @@ def stream(tmp_path_factory):
     truth = d / "stream.json"
     truth.write_text(json.dumps(TRUTH))
     return {
-        "model": energy_model(d / "energy.pt", threshold=0.5),
+        "model": energy_model(d / "energy.npz", threshold=0.5),
         "audio": burst_wav(d / "stream.wav", 22050, DURATION_S, BURSTS),
         "truth": truth,
     }

@@ -26,15 +26,15 @@ import numpy as np
 import pytest
 import torch
 
+from detect_fixtures import spoken_wav, training_imports
 from pulse import STOP_LIMIT_S, TIMEOUT_S, Child, PulseServer, pulse, pulse_available, pulse_up  # noqa: F401 (fixtures)
 from wakeword import microphone
-from wakeword.audio import load_audio, write_wav
 from wakeword.cli import build_parser, main
 from wakeword.config import load_config
 from wakeword.daemon import Listener as Daemon, chime_tone
 from wakeword.listen_config import FIELDS, ListenConfig, load_listen_config
-from wakeword.model import WakewordModel
-from wakeword.modelfile import bundled_model_path, save_model
+from wakeword.model import WakewordModel, save_model
+from wakeword.modelfile import bundled_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 WAKEWORD = Path(sys.executable).parent / "wakeword"
@@ -53,7 +53,7 @@ def _half_model(path: Path, phrase: str) -> Path:
 
 @pytest.fixture(scope="module")
 def half_model(tmp_path_factory) -> Path:
-    return _half_model(tmp_path_factory.mktemp("models") / "half.pt", "activate")
+    return _half_model(tmp_path_factory.mktemp("models") / "half.npz", "activate")
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def listen():
 def test_events_of_two_models_reach_stdout_exec_and_chime_at_a_resampled_rate(pulse_up, half_model, listen, tmp_path):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
-    jarvis = _half_model(tmp_path / "jarvis.pt", "jarvis")
+    jarvis = _half_model(tmp_path / "jarvis.npz", "jarvis")
     listener = listen(
         [
             "--model", str(half_model), "--model", str(jarvis), "--threshold", "0.4", "--json", "--rate", "44100", "--chime",
@@ -326,24 +326,10 @@ needs_bundled_model = pytest.mark.skipif(
 )
 
 
-def _speech(tmp_path: Path, text: str, name: str) -> Path:
-    """espeak-ng speaking `text`, with a second of quiet noise either side."""
-    raw = tmp_path / f"{name}.raw.wav"
-    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, capture_output=True)
-    speech = load_audio(raw, 16000)
-    rng = np.random.default_rng(7)
-    pad = np.zeros(16000, dtype=np.float32)
-    audio = np.concatenate([pad, speech / max(1e-6, float(np.abs(speech).max())) * 0.5, pad])
-    audio += rng.normal(0, 0.003, audio.size).astype(np.float32)  # about -50 dBFS of hiss
-    out = tmp_path / f"{name}.wav"
-    write_wav(out, audio, 16000)
-    return out
-
-
 @needs_bundled_model
 def test_the_bundled_model_hears_the_phrase_and_only_the_phrase(pulse_up, listen, tmp_path):
-    negative = _speech(tmp_path, "the weather is nice today, let us go for a walk", "negative")
-    positive = _speech(tmp_path, "activate", "positive")
+    negative = spoken_wav(tmp_path, "the weather is nice today, let us go for a walk", "negative")
+    positive = spoken_wav(tmp_path, "activate", "positive")
     listener = listen(["--json", "--health-interval", "0.5"], pulse_up.env)
     flowing = listener.wait_for(r"audio flowing")
 
@@ -359,8 +345,23 @@ def test_the_bundled_model_hears_the_phrase_and_only_the_phrase(pulse_up, listen
 
 
 @needs_bundled_model
+def test_the_listener_hears_the_phrase_without_loading_the_training_side(pulse_up, tmp_path):
+    """torch, librosa, numba, scipy, matplotlib: none of them in the listener's process (`-X importtime` logs every import)."""
+    positive = spoken_wav(tmp_path, "activate", "positive")
+    listener = Child([sys.executable, "-X", "importtime", "-m", "wakeword.cli", "listen", "--json"], pulse_up.env)
+    try:
+        listener.wait_for(r"audio flowing")
+        pulse_up.play(positive)
+        listener.wait_for(r'"phrase": "activate"', "stdout", timeout=10)
+        assert listener.stop() == 0
+    finally:
+        listener.kill()
+    assert training_imports("\n".join(listener.lines["stderr"])) == []
+
+
+@needs_bundled_model
 def test_the_bundled_model_hears_the_phrase_after_the_server_restarts(pulse_up, listen, tmp_path):
-    positive = _speech(tmp_path, "activate", "positive")
+    positive = spoken_wav(tmp_path, "activate", "positive")
     listener = listen(["--json", "--stall-timeout", "0.5"], pulse_up.env)
     flowing = listener.wait_for(r"audio flowing")
     pulse_up.restart()
@@ -382,12 +383,12 @@ def test_every_listen_setting_has_a_flag():
 
 def test_print_config_lays_flags_over_the_file_and_reads_back(tmp_path, capsys):
     config = tmp_path / "listen.yaml"
-    config.write_text("listen:\n  device: 3\n  models: [m.pt]\n  threshold: 0.6\n  chime: true\n")
+    config.write_text("listen:\n  device: 3\n  models: [m.npz]\n  threshold: 0.6\n  chime: true\n")
     assert main(["listen", "--config", str(config), "--threshold", "0.7", "--no-chime", "--print-config"]) == 0
     printed = tmp_path / "printed.yaml"
     printed.write_text(capsys.readouterr().out)
     effective = load_listen_config(printed)
-    assert effective == ListenConfig(device="3", models=(str(tmp_path / "m.pt"),), threshold=0.7, chime=False)
+    assert effective == ListenConfig(device="3", models=(str(tmp_path / "m.npz"),), threshold=0.7, chime=False)
 
 
 @pytest.mark.parametrize(
@@ -396,7 +397,7 @@ def test_print_config_lays_flags_over_the_file_and_reads_back(tmp_path, capsys):
         ("listen:\n  thresold: 0.5\n", "listen: unknown key(s) thresold; allowed:"),
         ("listen:\n  threshold: 1.5\n", "listen.threshold must be in (0, 1)"),
         ("listen:\n  patience_steps: 0\n", "listen.patience_steps must be >= 1"),
-        ("listen:\n  models: activate.pt\n", "listen.models must be a list"),
+        ("listen:\n  models: activate.npz\n", "listen.models must be a list"),
         ("listen:\n  json: yes please\n", "listen.json must be true or false"),
         ("threshold: 0.5\n", "expected one top-level key 'listen:'"),
         ("listen: [1, 2]\n", "listen must be a mapping"),

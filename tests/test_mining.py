@@ -27,7 +27,7 @@ QUIET_ROOM = dict(snr_db=(40.0, 40.0), level_spread_db=0.0, speech_dbfs=(-20.0, 
 @pytest.fixture(scope="module")
 def energy(tmp_path_factory):
     """A model whose score follows loudness, and a recipe with its features and a quiet room."""
-    path = energy_model(tmp_path_factory.mktemp("energy") / "energy.pt")
+    path = energy_model(tmp_path_factory.mktemp("energy") / "energy.npz")
     model = load_model(path)
     config = dataclasses.replace(model.config, synth=dataclasses.replace(tiny_config().synth, **QUIET_ROOM))
     config_path = tmp_path_factory.mktemp("recipe") / "energy.yaml"

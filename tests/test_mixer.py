@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from wakeword.audio import dbfs, write_wav
 from wakeword.config import config_from_dict
 from wakeword.errors import ConfigError, DataError
-from wakeword.model import step_end_seconds
+from wakeword.streaming_model import step_end_seconds
 from synth.augment import equalizer, hard_clip, impulse_response, reverberate, set_level, speed_and_pitch
 from synth.clips import Clip, load_clips
 from synth.mixer import Mixer, Pools, engine_odds, place, step_labels

@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wakeword.config import Config, FeatureConfig, ModelConfig
-from wakeword.model import WakewordModel, count_parameters, num_steps
-from wakeword.modelfile import LoadedModel, save_model
-from wakeword.scoring import StreamingScorer, score_offline
+from wakeword.model import WakewordModel, save_model, score_offline, weights_of
+from wakeword.modelfile import LoadedModel
+from wakeword.scoring import StreamingScorer
+from wakeword.streaming_model import count_parameters, num_steps, weight_shapes
 
 TOLERANCE = 1e-4
 
@@ -67,7 +68,7 @@ def test_step_on_feature_chunks_equals_forward(config, n_mels, frames, batch, se
        level_db=st.floats(-60, 0), seed=st.integers(0, 2**16), sizes=_chunk_sizes(4000))
 def test_streaming_scorer_on_audio_chunks_equals_offline(normalization, config, seconds, level_db, seed, sizes):
     features = FeatureConfig(n_mels=8, normalization=normalization)
-    loaded = LoadedModel(_model(features.n_mels, config, seed), Config(features=features, model=config), threshold=0.5)
+    loaded = LoadedModel(Config(features=features, model=config), 0.5, weights_of(_model(features.n_mels, config, seed)))
     rng = np.random.default_rng(seed)
     n = int(seconds * features.sample_rate)
     t = np.arange(n) / features.sample_rate
@@ -89,6 +90,14 @@ def test_streaming_scorer_on_audio_chunks_equals_offline(normalization, config, 
 def test_default_model_is_small(tmp_path):
     config = Config()
     model = WakewordModel(config.features.n_mels, config.model)
-    assert count_parameters(model) < 500_000
-    save_model(tmp_path / "default.pt", model, config, threshold=0.5)
-    assert (tmp_path / "default.pt").stat().st_size < 2_000_000
+    assert count_parameters(weights_of(model)) == sum(p.numel() for p in model.parameters()) < 500_000
+    save_model(tmp_path / "default.npz", model, config, threshold=0.5)
+    assert (tmp_path / "default.npz").stat().st_size < 2_000_000
+
+
+@settings(max_examples=20, deadline=None)
+@given(config=model_configs(), n_mels=st.integers(1, 8))
+def test_the_runtime_knows_every_weight_of_the_torch_model(config, n_mels):
+    """The numpy side states the architecture's shapes itself (it cannot ask torch): they must agree."""
+    torch_shapes = {k: tuple(v.shape) for k, v in WakewordModel(n_mels, config).state_dict().items()}
+    assert weight_shapes(n_mels, config) == torch_shapes

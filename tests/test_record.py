@@ -20,8 +20,8 @@ from synth.takes import PAD_S, judge_take, prompts
 from synth_fixtures import HELDOUT, RATE, VOICES, clip_folders, speak  # noqa: F401 (fixtures)
 from wakeword.audio import dbfs, resample, write_wav
 from wakeword.config import load_config
-from wakeword.model import WakewordModel
-from wakeword.modelfile import load_model, save_model
+from wakeword.model import WakewordModel, save_model
+from wakeword.modelfile import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH = Path(sys.executable).parent / "synth"
@@ -173,7 +173,7 @@ def test_enrol_fine_tunes_on_the_takes_and_a_second_speaker_replaces_the_model(c
     config = tmp_path / "tiny.yaml"
     config.write_text((ROOT / "configs" / "tiny.yaml").read_text().replace("n_examples: 64", "n_examples: 16")
                       .replace("shard_size: 32", "shard_size: 8"))
-    base = tmp_path / "base.pt"
+    base = tmp_path / "base.npz"
     loaded = load_config(config)
     save_model(base, WakewordModel(loaded.features.n_mels, loaded.model), loaded, threshold=0.5)
     build = tmp_path / "enrol"
@@ -188,7 +188,7 @@ def test_enrol_fine_tunes_on_the_takes_and_a_second_speaker_replaces_the_model(c
     first = enrol()
     assert first.returncode == 0, first.stderr[-3000:]
     assert "already holds 2 takes of anna: nothing to do" in first.stdout
-    model = load_model(build / "model.pt")
+    model = load_model(build / "model.npz")
     assert model.metadata["metrics"]["epochs_trained"] == 1
     (data,) = build.glob("data-*")
     assert "takes:anna" in json.loads((data / "manifest.json").read_text())["voices"]["train"]
@@ -201,4 +201,4 @@ def test_enrol_fine_tunes_on_the_takes_and_a_second_speaker_replaces_the_model(c
     (newer,) = build.glob("data-*")  # the first dataset is gone, the second made from all four takes
     assert newer != data and len(list(build.glob("run-*"))) == 1
     assert {"takes:anna", "takes:bob"} <= set(json.loads((newer / "manifest.json").read_text())["voices"]["train"])
-    assert f"listen --model {build}/model.pt" in second.stderr
+    assert f"listen --model {build}/model.npz" in second.stderr

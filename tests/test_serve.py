@@ -28,7 +28,7 @@ from wyoming.info import Describe, Info
 from wyoming.ping import Ping
 from wyoming.wake import Detect, Detection, NotDetected
 
-from detect_fixtures import BIN, burst_audio, energy_model, one_line_error, wakeword
+from detect_fixtures import BIN, burst_audio, energy_model, one_line_error, training_imports, wakeword, wakeword_python
 from pulse import Child
 
 BURSTS = [(1.0, 1.5), (4.0, 4.6), (4.9, 5.3), (8.2, 8.4)]
@@ -47,7 +47,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("serve")
-    return {"activate": energy_model(d / "activate.pt"), "jarvis": energy_model(d / "jarvis.pt", phrase="Hey Jarvis")}
+    return {"activate": energy_model(d / "activate.npz"), "jarvis": energy_model(d / "jarvis.npz", phrase="Hey Jarvis")}
 
 
 @pytest.fixture(scope="module")
@@ -277,6 +277,14 @@ def test_a_bad_client_gets_one_log_line_and_the_next_is_served(server, data, clo
 
 
 # --- other transports, start-up failures -------------------------------------------------
+
+
+def test_serve_loads_nothing_of_the_training_side():
+    """The server is the listener's runtime too: the bundled model answers on stdio without torch."""
+    run_ = wakeword_python("serve", "--uri", "stdio://", flags=("-X", "importtime"), stdin=_events(Describe().event()))
+    assert run_.returncode == 0, run_.stderr[-2000:]
+    assert json.loads(run_.stdout.splitlines()[0])["type"] == "info"
+    assert training_imports(run_.stderr) == []
 
 
 def test_unix_socket_and_stdio(models, tmp_path):

@@ -107,7 +107,7 @@ def test_install_service_serve_writes_a_valid_serve_unit_and_uninstall_removes_i
 
 @needs_systemd_analyze
 def test_install_service_writes_a_valid_user_unit_and_uninstall_removes_it(install, unit, tmp_path):
-    model = tmp_path / "my models" / "50% hey.pt"
+    model = tmp_path / "my models" / "50% hey.npz"
     model.parent.mkdir()
     model.write_bytes(b"weights")
     config = tmp_path / "listen.yaml"
@@ -118,7 +118,7 @@ def test_install_service_writes_a_valid_user_unit_and_uninstall_removes_it(insta
     assert f"wrote {unit}" in out
     assert "systemctl --user daemon-reload" in out
     assert "systemctl --user enable --now wakeword.service" in out
-    assert f'ExecStart={WAKEWORD} listen --wait-for-device --model "{tmp_path}/my models/50%% hey.pt" --config {config}\n' in unit.read_text()
+    assert f'ExecStart={WAKEWORD} listen --wait-for-device --model "{tmp_path}/my models/50%% hey.npz" --config {config}\n' in unit.read_text()
     _assert_a_restarting_notify_unit(unit, tmp_path / "run")
 
     wants = unit.parent / "default.target.wants"
@@ -136,7 +136,7 @@ def test_install_service_writes_a_valid_user_unit_and_uninstall_removes_it(insta
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (["--model", "missing.pt"], 4, "model file not found: missing.pt"),
+        (["--model", "missing.npz"], 4, "model file not found: missing.npz"),
         (["--config", "missing.yaml"], 2, "config file not found: missing.yaml"),
         (["--uri", "tcp://0.0.0.0:10400"], 2, "--uri and --zeroconf are for --serve (the listener has no socket)"),
         (["--serve", "--config", "listen.yaml"], 2, "--config is the listener's; `wakeword serve` takes its settings as flags"),

@@ -64,7 +64,7 @@ def test_tiny_training_learns_and_writes_its_run(reference_run, tiny_dataset):  
     assert report["stopped"] == "completed"
     assert best["val_recall"] == max(h["val_recall"] for h in history)
 
-    loaded = load_model(reference_run / "model.pt")
+    loaded = load_model(reference_run / "model.npz")
     assert loaded.config == load_config(TINY_CONFIG)
     assert loaded.threshold == (best["val_threshold"] if best["val_threshold"] is not None else 0.5)
     assert loaded.metadata["data_manifest_sha256"] == hashlib.sha256((tiny_dataset / "manifest.json").read_bytes()).hexdigest()
@@ -86,12 +86,12 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(reference_run, tiny_datas
     assert "stopped by max_steps in epoch 2 (--resume goes on); best epoch 1" in capsys.readouterr().out
     progress = _checkpoint(out)["progress"]
     assert (progress["epoch"], progress["batch"], progress["stopped"]) == (1, stop_at - steps_per_epoch, "max_steps")
-    assert (out / "model.pt").is_file()
+    assert (out / "model.npz").is_file()
 
     assert _train("--data", tiny_dataset, "--out", out) == 2, "a second run into the same folder needs --resume"
     assert _train("--data", tiny_dataset, "--out", out, "--resume") == 0
     _assert_same_tensors(_checkpoint(out)["model"], _checkpoint(reference_run)["model"])
-    _assert_same_tensors(load_model(out / "model.pt").model.state_dict(), load_model(reference_run / "model.pt").model.state_dict())
+    _assert_same_tensors(load_model(out / "model.npz").model.state_dict(), load_model(reference_run / "model.npz").model.state_dict())
     assert _history(out) == _history(reference_run)
 
 
@@ -124,7 +124,7 @@ def test_keep_epoch_last_runs_the_schedule_out_and_saves_its_end(reference_run, 
     assert any(line.startswith(f"last epoch {EPOCHS}: recall") for line in lines)
     # Which epoch is kept does not change the training itself.
     assert _history(out) == _history(reference_run)
-    loaded = load_model(out / "model.pt")
+    loaded = load_model(out / "model.npz")
     _assert_same_tensors(loaded.model.state_dict(), _checkpoint(reference_run)["model"])
     last = _history(out)[-1]
     assert loaded.metadata["metrics"]["epoch"] == EPOCHS
@@ -195,7 +195,7 @@ def test_a_cap_that_leaves_under_half_the_epochs_fails_loudly(reference_run, tin
     assert "WARNING: 60 epochs do not fit" in captured.out
     (line,) = captured.err.strip().splitlines()
     assert "of the recipe's 60 epochs" in line and "is undertrained" in line and "--max-minutes" in line
-    assert (out / "model.pt").exists()
+    assert (out / "model.npz").exists()
 
 
 def test_weight_average_is_what_is_saved_and_resumes_exactly(tiny_dataset, tmp_path):  # noqa: F811
@@ -207,11 +207,11 @@ def test_weight_average_is_what_is_saved_and_resumes_exactly(tiny_dataset, tmp_p
     out, quiet = tmp_path / "run", (lambda line: None)
     train(config, tiny_dataset, out, device="cpu", max_steps=1, log=quiet)
     first = _checkpoint(out)["model"]
-    _assert_same_tensors(load_model(out / "model.pt").model.state_dict(), first)
+    _assert_same_tensors(load_model(out / "model.npz").model.state_dict(), first)
 
     train(config, tiny_dataset, out, resume=True, device="cpu", max_steps=2, log=quiet)
     second = _checkpoint(out)["model"]
-    saved = load_model(out / "model.pt").model.state_dict()
+    saved = load_model(out / "model.npz").model.state_dict()
     moved = [k for k in first if first[k].is_floating_point() and not torch.equal(first[k], second[k])]
     assert moved, "the second step changed no weight"
     for key in moved:
@@ -247,13 +247,13 @@ def test_run_folder_rules(tiny_dataset, tmp_path):  # noqa: F811
 
 def test_init_starts_from_a_models_weights(reference_run, tiny_dataset, tmp_path):  # noqa: F811
     """One step from the reference model stays near it; one step from random weights does not."""
-    reference = load_model(reference_run / "model.pt").model.state_dict()
+    reference = load_model(reference_run / "model.npz").model.state_dict()
 
     def distance(run: Path) -> float:
-        state = load_model(run / "model.pt").model.state_dict()
+        state = load_model(run / "model.npz").model.state_dict()
         return sum(float((state[k].float() - reference[k].float()).norm()) for k in reference if reference[k].is_floating_point())
 
-    assert _train("--data", tiny_dataset, "--out", tmp_path / "init", "--init", reference_run / "model.pt", "--max-steps", "1") == 0
+    assert _train("--data", tiny_dataset, "--out", tmp_path / "init", "--init", reference_run / "model.npz", "--max-steps", "1") == 0
     assert _train("--data", tiny_dataset, "--out", tmp_path / "fresh", "--max-steps", "1") == 0
     assert distance(tmp_path / "init") < 0.1 * distance(tmp_path / "fresh")
 
@@ -262,7 +262,7 @@ def test_init_from_a_model_of_other_sizes_is_refused(reference_run, tiny_dataset
     config = load_config(TINY_CONFIG)
     other = dataclasses.replace(config, model=dataclasses.replace(config.model, gru_hidden=config.model.gru_hidden * 2))
     with pytest.raises(ConfigError, match="other features or model sizes"):
-        train(other, tiny_dataset, tmp_path / "run", device="cpu", init=reference_run / "model.pt")
+        train(other, tiny_dataset, tmp_path / "run", device="cpu", init=reference_run / "model.npz")
     assert not (tmp_path / "run").exists()
 
 

@@ -20,7 +20,7 @@ from synth_fixtures import WORDS, speak
 from wakeword.config import Config, load_config
 from wakeword.dataset import FORMAT, VERSION
 from wakeword.features import FeatureExtractor
-from wakeword.model import num_steps, step_end_seconds
+from wakeword.streaming_model import num_steps, step_end_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_CONFIG = ROOT / "configs" / "tiny.yaml"

@@ -3,7 +3,9 @@
 Each subcommand is a module in `wakeword.commands` with `add_parser(subparsers)` and
 `run(args) -> int`. Errors a user can cause are `WakewordError`s: printed as one line.
 A command module imports what needs torch inside `run`: building the parser imports every
-command, and `--help` should not wait seconds for torch.
+command, and `--help` should not wait seconds for torch. A base install (`pip install
+wakeword`) is the listener alone; a command that reaches for what only `wakeword[train]`
+brings says so in one line.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import importlib
 import sys
 
 from . import __version__
-from .errors import WakewordError
+from .errors import ExtraMissingError, WakewordError
 
-SUBCOMMANDS = ("listen", "serve", "detect", "eval", "train", "devices", "install_service", "info")
+# Top-level packages that only the `train` extra installs (training, synthesis, evaluation plots).
+TRAIN_EXTRA = ("torch", "scipy", "matplotlib")
+
+SUBCOMMANDS = ("listen", "serve", "detect", "eval", "train", "devices", "install_service", "info", "export")
 
 EPILOG = """examples:
   wakeword listen                                   # bundled "activate" model, default microphone
@@ -23,7 +28,7 @@ EPILOG = """examples:
   wakeword detect recording.wav                     # events in a file
   arecord -f S16_LE -r 16000 -c 1 | wakeword detect -
   wakeword train --config configs/activate.yaml --data data/activate --out runs/activate
-  wakeword eval --model runs/activate/model.pt --audio stream.wav --truth stream.json
+  wakeword eval --model runs/activate/model.npz --audio stream.wav --truth stream.json
 """
 
 
@@ -44,14 +49,23 @@ def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except ModuleNotFoundError as exc:
+        if exc.name not in TRAIN_EXTRA:
+            raise
+        return _fail(parser, ExtraMissingError(
+            f"{parser.prog} {args.command} needs {exc.name}, which this install lacks: pip install 'wakeword[train]'"))
     except WakewordError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(parser, exc)
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _fail(parser: argparse.ArgumentParser, exc: WakewordError) -> int:
+    print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+    return exc.exit_code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -147,7 +147,7 @@ class TrainConfig:
     freq_mask_width: int = 6
     time_masks: int = 2
     time_mask_width: int = 20
-    # Which epoch model.pt holds: "best" by validation recall (ending the run after
+    # Which epoch model.npz holds: "best" by validation recall (ending the run after
     # early_stopping_patience epochs without gain) or "last" (the schedule run out).
     keep_epoch: str = "best"
     early_stopping_patience: int = 6

@@ -19,7 +19,7 @@ import numpy as np
 from .config import Config, config_from_dict
 from .errors import ConfigError, DataError, first_line
 from .evaluation import Truth
-from .model import num_steps
+from .streaming_model import num_steps
 
 FORMAT = "wakeword-dataset"
 VERSION = 1

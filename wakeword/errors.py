@@ -47,3 +47,9 @@ class DataError(WakewordError):
     """A dataset folder is missing, empty or inconsistent."""
 
     exit_code = 7
+
+
+class ExtraMissingError(WakewordError):
+    """A command needs a package of the `wakeword[train]` extra, which is not installed."""
+
+    exit_code = 9

@@ -1,98 +1,182 @@
-"""One-file model artifacts: weights plus everything needed to rebuild and trust them."""
+"""Model files: the weights plus everything needed to rebuild and trust them, read without torch.
+
+A model file is a zip archive in numpy's `.npz` layout (`numpy.load` reads its arrays):
+`meta.json` (format and versions, phrase, threshold, the whole config, the frontend's
+kind, the training data's hash, metrics) and one `NAME.npy` per entry of the network's
+torch state_dict. The listener folds those arrays into its numpy `StreamingModel`;
+training reads the same arrays back into torch (`--init`, `eval`), so one file serves both.
+
+Model files before this format were torch pickles (`.pt`, a zip with a `data.pkl`):
+where torch is installed they are converted on load (`wakeword.ptfile`), and
+`wakeword export` rewrites one as a model file.
+"""
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from . import __version__
 from .config import Config, config_from_dict
 from .errors import ConfigError, ModelFileError, first_line
-from .fileio import atomic_output
-from .model import WakewordModel
+from .features import FRONTENDS
+from .fileio import atomic_write_bytes
+from .streaming_model import StreamingModel
+
+if TYPE_CHECKING:
+    from .model import WakewordModel
 
 FORMAT = "wakeword-model"
 # Bump when a change to features or model makes old files give different scores.
 FORMAT_VERSION = 1
+META = "meta.json"
+# The feature frontend every file before the field existed used.
+DEFAULT_FRONTEND = "mel"
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: arrays have no one truth value
 class LoadedModel:
-    model: WakewordModel
     config: Config
     threshold: float
+    weights: dict[str, np.ndarray]  # the torch state_dict of `WakewordModel`, as numpy arrays
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    frontend: str = DEFAULT_FRONTEND
+    network: StreamingModel = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Folded once here, which also checks the weights against the config (ValueError).
+        self.network = StreamingModel.fold(self.weights, self.config.features.n_mels, self.config.model)
 
     @property
     def phrase(self) -> str:
         return self.config.phrase
 
+    @cached_property
+    def model(self) -> WakewordModel:
+        """The same weights as a torch `WakewordModel` (training's side: needs torch)."""
+        from .model import WakewordModel
 
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """torch.save through a temporary file and a rename: never a half-written file."""
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
+        return WakewordModel.from_weights(self.weights, self.config.features.n_mels, self.config.model)
 
 
-def save_model(
+def write_model(
     path: str | Path,
-    model: WakewordModel,
+    weights: Mapping[str, np.ndarray],
     config: Config,
     threshold: float,
     data_manifest_sha256: str = "",
     metrics: dict[str, Any] | None = None,
+    torch_version: str = "",
+    frontend: str = DEFAULT_FRONTEND,
 ) -> None:
-    atomic_torch_save(
-        {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "wakeword_version": __version__,
-            "torch_version": str(torch.__version__),  # TorchVersion is not loadable with weights_only
-            "phrase": config.phrase,
-            "threshold": float(threshold),
-            "config": config.to_dict(),
-            "data_manifest_sha256": data_manifest_sha256,
-            "metrics": metrics or {},
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        },
-        path,
-    )
+    """Write a model file (atomically). `torch_version`: the torch that trained it, for the record."""
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "wakeword_version": __version__,
+        "torch_version": torch_version,
+        "phrase": config.phrase,
+        "threshold": float(threshold),
+        "frontend": frontend,
+        "config": config.to_dict(),
+        "data_manifest_sha256": data_manifest_sha256,
+        "metrics": metrics or {},
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:  # stored: float weights barely compress
+        # A fixed date, as `archive.open` gives the arrays: the same model makes the same bytes.
+        archive.writestr(zipfile.ZipInfo(META, date_time=(1980, 1, 1, 0, 0, 0)), json.dumps(meta, indent=1, default=_json_scalar))
+        for name, array in weights.items():
+            with archive.open(f"{name}.npy", "w") as member:
+                np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _json_scalar(value: Any) -> Any:
+    """numpy scalars in metrics (a float32 recall) as plain numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def load_model(path: str | Path) -> LoadedModel:
-    """Load a model file, failing with one line for anything that is not a compatible model."""
+    """Load a model file (or an older torch `.pt` one), failing with one line for anything
+    that is not a compatible model."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # the unpickler fails on arbitrary bytes with many types (IndexError on a text file)
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if META not in names:
+                if any(n.endswith("/data.pkl") for n in names):
+                    return _load_torch_file(path)
+                raise ModelFileError(f"{path} is not a wakeword model file")
+            meta = json.loads(archive.read(META))
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise ModelFileError(f"{path} is not a wakeword model file")
+            check_format_version(meta, path)
+            weights = {
+                n[: -len(".npy")]: np.lib.format.read_array(io.BytesIO(archive.read(n)), allow_pickle=False)
+                for n in names if n.endswith(".npy")
+            }
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:  # ValueError: bad JSON or .npy
         raise ModelFileError(f"{path} is not a readable wakeword model (truncated or another file type): {first_line(exc)[:120]}") from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a wakeword model file")
-    version = blob.get("format_version")
+    return model_from_parts(path, meta, weights)
+
+
+def check_format_version(meta: Mapping[str, Any], path: Path) -> None:
+    version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFileError(
-            f"{path} has model format {version} (made by wakeword {blob.get('wakeword_version', '?')}); "
+            f"{path} has model format {version} (made by wakeword {meta.get('wakeword_version', '?')}); "
             f"this wakeword {__version__} reads format {FORMAT_VERSION}: retrain it or use a matching wakeword"
         )
+
+
+def model_from_parts(path: Path, meta: Mapping[str, Any], weights: dict[str, np.ndarray]) -> LoadedModel:
+    """A `LoadedModel` from a file's metadata and arrays (of either file kind), checked against this wakeword."""
+    frontend = meta.get("frontend", DEFAULT_FRONTEND)
+    if frontend not in FRONTENDS:
+        raise ModelFileError(
+            f"{path} needs the {frontend!r} frontend, which this wakeword {__version__} does not have "
+            f"(it has {', '.join(FRONTENDS)}): use a newer wakeword"
+        )
     try:
-        config = config_from_dict(blob["config"])
-        model = WakewordModel(config.features.n_mels, config.model)
-        model.load_state_dict(blob["state_dict"])
-    except (ConfigError, KeyError, RuntimeError) as exc:
+        config = config_from_dict(meta["config"])
+        threshold = float(meta["threshold"])
+        loaded = LoadedModel(config, threshold, weights, path=path, frontend=frontend,
+                             metadata={k: v for k, v in meta.items() if k != "config"})
+    except (ConfigError, KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} does not match this wakeword {__version__}: {first_line(exc)[:160]}") from None
-    model.eval()
-    metadata = {k: v for k, v in blob.items() if k not in ("state_dict", "config")}
-    return LoadedModel(model=model, config=config, threshold=float(blob["threshold"]), metadata=metadata, path=path)
+    return loaded
+
+
+def _load_torch_file(path: Path) -> LoadedModel:
+    try:
+        from .ptfile import read_torch_model_file
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise ModelFileError(
+            f"{path} is an older torch model file (.pt), and this install has no torch: convert it with "
+            f"`wakeword export {path}` where wakeword[train] is installed"
+        ) from None
+    return read_torch_model_file(path)
 
 
 def bundled_model_path() -> Path:
-    return Path(__file__).parent / "models" / "activate.pt"
+    return Path(__file__).parent / "models" / "activate.npz"
 
 
 def load_models(paths: Sequence[str | Path] | None) -> list[LoadedModel]:

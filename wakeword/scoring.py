@@ -1,21 +1,23 @@
-"""Audio to per-step scores, offline and streaming, for one or several models.
+"""Audio to per-step scores, streaming, for one or several models (numpy only: the listener's).
 
-Models that share a feature configuration share one frontend. Scores are returned
+Models that share a feature configuration share one frontend. The torch reference of the
+same scores over a whole signal is `wakeword.model.score_offline`. Scores are returned
 with the audio time (seconds from stream start, at the model rate) at which each
 output step's receptive field ends; this is the time an event is reported at.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from .config import FeatureConfig
 from .errors import ConfigError
-from .features import FeatureExtractor
-from .model import sigmoid, step_end_seconds
+from .features import FRONTENDS
 from .modelfile import LoadedModel
+from .streaming_model import sigmoid, step_end_seconds
 
 
 @dataclass
@@ -24,27 +26,18 @@ class Scores:
     values: np.ndarray  # (steps, models) probabilities
 
 
-def _shared_features(models: list[LoadedModel]):
+def shared_features(models: Sequence[LoadedModel]) -> FeatureConfig:
+    """The one feature configuration (and time line) of several models, or ConfigError."""
     if not models:
         raise ConfigError("no model given")
-    first = models[0].config
+    first = models[0]
     for m in models[1:]:
-        if m.config.features != first.features or m.config.model.conv_stride != first.model.conv_stride or m.config.model.conv_kernel != first.model.conv_kernel:
+        if (m.frontend, m.config.features) != (first.frontend, first.config.features) or \
+                (m.config.model.conv_stride, m.config.model.conv_kernel) != (first.config.model.conv_stride, first.config.model.conv_kernel):
             raise ConfigError(
-                f"models {models[0].phrase!r} and {m.phrase!r} use different feature or time settings; run them in separate processes"
+                f"models {first.phrase!r} and {m.phrase!r} use different feature or time settings; run them in separate processes"
             )
-    return first.features
-
-
-def score_offline(models: list[LoadedModel], audio: np.ndarray) -> Scores:
-    """One pass over a whole signal (mono float32 at the models' rate)."""
-    features_cfg = _shared_features(models)
-    feats = torch.from_numpy(FeatureExtractor(features_cfg)(audio))[None]
-    with torch.no_grad():
-        columns = [torch.sigmoid(m.model(feats))[0].numpy() for m in models]
-    values = np.stack(columns, axis=1) if columns else np.zeros((0, 0), dtype=np.float32)
-    times = step_end_seconds(np.arange(values.shape[0]), features_cfg, models[0].config.model)
-    return Scores(times=times, values=values)
+    return first.config.features
 
 
 class StreamingScorer:
@@ -52,9 +45,9 @@ class StreamingScorer:
 
     def __init__(self, models: list[LoadedModel]):
         self.models = models
-        self.features_config = _shared_features(models)
-        self._features = FeatureExtractor(self.features_config).stream()
-        self._nets = [m.model.streaming() for m in models]
+        self.features_config = shared_features(models)
+        self._features = FRONTENDS[models[0].frontend](self.features_config).stream()
+        self._nets = [m.network for m in models]
         self._states = [net.initial_state() for net in self._nets]
         self._steps_done = 0
 

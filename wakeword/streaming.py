@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from threadpoolctl import threadpool_limits
 
 from .audio import Resampler, to_mono_float
@@ -28,9 +27,8 @@ class StepResult:
 
 
 def use_one_thread() -> None:
-    """Streaming works on a few frames per block, where extra threads (torch's or the
-    BLAS library's) only add hand-off cost: 20x the CPU time, measured on two busy cores."""
-    torch.set_num_threads(1)
+    """Streaming works on a few frames per block, where the BLAS library's extra threads
+    only add hand-off cost: 20x the CPU time, measured on two busy cores."""
     threadpool_limits(1)
 
 

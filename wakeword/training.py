@@ -3,7 +3,7 @@
 Selection. After every epoch the val split is scored as one long stream (examples laid
 end to end, `dataset.split_truth`) and swept over thresholds; the metric is recall at
 `train.val_false_accepts_per_hour` false accepts per hour. With `train.keep_epoch: best`
-the best epoch's weights go to `model.pt`, and `train.early_stopping_patience` epochs
+the best epoch's weights go to `model.npz`, and `train.early_stopping_patience` epochs
 without gain end the run; with `last` every epoch replaces the one before and the
 schedule runs to its end. Either way the kept epoch's operating point gives the
 calibrated default threshold. With `train.weight_average` the weights validated and
@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import librosa
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -68,8 +67,11 @@ from .dataset import Dataset, Split, check_compatible, load_dataset, split_truth
 from .errors import ConfigError, ModelFileError, WakewordError
 from .evaluation import Truth, best_at_false_accept_rate, sweep
 from .fileio import atomic_write_bytes
-from .model import WakewordModel, step_end_seconds
-from .modelfile import LoadedModel, atomic_torch_save, load_model, save_model
+from .features import mel_frequencies
+from .model import WakewordModel, save_model
+from .modelfile import LoadedModel, load_model
+from .ptfile import atomic_torch_save
+from .streaming_model import step_end_seconds
 
 CHECKPOINT_FORMAT = "wakeword-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -267,8 +269,8 @@ def spec_augment(features: torch.Tensor, config: TrainConfig, generator: torch.G
 
 
 def band_centers_hz(features: FeatureConfig) -> torch.Tensor:
-    """Centre frequency of each mel band, as librosa's filterbank places them."""
-    edges = librosa.mel_frequencies(n_mels=features.n_mels + 2, fmin=features.fmin, fmax=features.fmax)
+    """Centre frequency of each mel band, as the frontend's filterbank places them."""
+    edges = mel_frequencies(features.n_mels + 2, features.fmin, features.fmax)
     return torch.as_tensor(edges[1:-1], dtype=torch.float32)
 
 
@@ -537,10 +539,10 @@ class _Run:
         p = self.progress
         summary = {"epoch": epoch, "val_false_accepts_per_hour_budget": self.config.train.val_false_accepts_per_hour, **metrics,
                    "epochs_trained": p.epoch, "train_minutes": round(p.train_seconds / 60, 2)}
-        save_model(self.run_dir / "model.pt", model, self.config, threshold, self.data.manifest_sha256, summary)
+        save_model(self.run_dir / "model.npz", model, self.config, threshold, self.data.manifest_sha256, summary)
 
     def write_reports(self) -> None:
-        """metrics.json, the learning curve, and model.pt: the best weights so far, with how long the run has trained."""
+        """metrics.json, the learning curve, and model.npz: the best weights so far, with how long the run has trained."""
         p = self.progress
         report = {"history": p.history, "best": p.best, "stopped": p.stopped, "epochs_planned": self.epochs_planned}
         atomic_write_bytes(self.run_dir / "metrics.json", (json.dumps(report, indent=2) + "\n").encode())
@@ -674,7 +676,7 @@ class _Run:
         return p.stopped
 
     def _stop(self, reason: str) -> str:
-        """Save where the run is; a graceful stop (not an interrupt) also leaves a model.pt behind."""
+        """Save where the run is; a graceful stop (not an interrupt) also leaves a model.npz behind."""
         self.progress.stopped = reason
         self.save_checkpoint()
         if self.ranks.main:
@@ -712,7 +714,7 @@ def train(
     log: Callable[[str], None] = print,
     init: str | Path | None = None,
 ) -> TrainResult:
-    """Train on the dataset in `data_dir`, writing model.pt, checkpoint.pt, metrics.json and
+    """Train on the dataset in `data_dir`, writing model.npz, checkpoint.pt, metrics.json and
     learning_curve.png to `run_dir`; `resume` continues the run a checkpoint there holds;
     `init` starts from a model file's weights (a second stage, e.g. on mined hard negatives)."""
     run_dir = Path(run_dir)
@@ -742,7 +744,7 @@ def train(
             cut = "" if stopped in FINISHED else f"stopped by {stopped} in epoch {run.progress.epoch + 1} ({go_on}); "
             run.log(
                 f"{cut}{config.train.keep_epoch} epoch {best['epoch']}: recall {best['val_recall']:.3f} at {config.train.val_false_accepts_per_hour:g} "
-                f"false accepts/hour on val; model: {run_dir / 'model.pt'}"
+                f"false accepts/hour on val; model: {run_dir / 'model.npz'}"
             )
         return TrainResult(run_dir, stopped, run.progress.epoch, best, ranks.main, run.epochs_planned)
     finally:

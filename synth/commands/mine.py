@@ -19,7 +19,7 @@ EPILOG = """how it works:
   synth.hard_negative_share of its negatives from them.
 
 examples:
-  synth mine --config configs/activate.yaml --model build/activate/stage1/model.pt \\
+  synth mine --config configs/activate.yaml --model build/activate/stage1/model.npz \\
       --negatives clips/negatives --out clips/hard
 """
 
@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", required=True, help="YAML recipe: its synth section augments the clips as training does")
-    p.add_argument("--model", required=True, help="model file to mine with (model.pt of a training run)")
+    p.add_argument("--model", required=True, help="model file to mine with (model.npz of a training run)")
     p.add_argument("--negatives", required=True, metavar="DIR", help="clip folder of confusables and other speech (synth speak --negatives)")
     p.add_argument("--out", required=True, metavar="DIR", help="clip folder to write the hard negatives to (replaced)")
     p.add_argument("--min-score", type=float, default=0.5, help="least score that makes a clip hard (default: %(default)s)")

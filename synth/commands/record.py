@@ -36,7 +36,7 @@ Teach the bundled model your voice (about 10 minutes on 2 cores; README, "Your o
   synth record activate --out clips/me && synth record activate --negatives --out clips/me-neg
   synth generate --config configs/activate.yaml --positives build/activate/clips/positives \\
       --positives clips/me --negatives build/activate/clips/negatives --negatives clips/me-neg --out data/me
-  wakeword train --config configs/activate.yaml --data data/me --init wakeword/models/activate.pt --epochs 3 --out runs/me
+  wakeword train --config configs/activate.yaml --data data/me --init wakeword/models/activate.npz --epochs 3 --out runs/me
 """
 
 

@@ -43,7 +43,7 @@ EPILOG = """output:
 
 examples:
   wakeword detect recording.wav
-  wakeword detect --model runs/activate/model.pt --model runs/jarvis/model.pt meeting.flac --json
+  wakeword detect --model runs/activate/model.npz --model runs/jarvis/model.npz meeting.flac --json
   arecord -f S16_LE -r 16000 -c 1 | wakeword detect -
   sox talk.mp3 -t raw -e signed -b 16 -c 1 -r 22050 - | wakeword detect --rate 22050 -
   wakeword detect stream.wav --threshold 0.8 --patience 3 --scores scores.npz

@@ -32,8 +32,8 @@ EPILOG = """what is counted (see wakeword/evaluation.py):
   event is a false accept. Latency: phrase end -> first event that catches it.
 
 examples:
-  wakeword eval --model runs/activate/model.pt --audio stream.wav --truth stream.json
-  wakeword eval --model runs/activate/model.pt --audio stream.wav --truth stream.json --plot det.png --json
+  wakeword eval --model runs/activate/model.npz --audio stream.wav --truth stream.json
+  wakeword eval --model runs/activate/model.npz --audio stream.wav --truth stream.json --plot det.png --json
   wakeword eval --audio stream.wav --truth stream.json --threshold 0.7 --patience 2
 """
 

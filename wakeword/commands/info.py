@@ -10,8 +10,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "info",
         help="show what a model file carries (phrase, threshold, config, versions)",
-        description="Print a model file's phrase, calibrated threshold, sizes, the versions that made it and its metrics.",
-        epilog="example:\n  wakeword info runs/activate/model.pt",
+        description="Print a model file's phrase, calibrated threshold, sizes, the versions that made it and its metrics. "
+                    "Reads model files and the older torch .pt ones (those where torch is installed).",
+        epilog="example:\n  wakeword info runs/activate/model.npz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="?", help="model file (default: the bundled 'activate' model)")
@@ -20,22 +21,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..model import count_parameters
     from ..modelfile import bundled_model_path, load_model
+    from ..streaming_model import count_parameters
 
     loaded = load_model(args.model or bundled_model_path())
     info = {
         "path": str(loaded.path),
         "phrase": loaded.phrase,
         "threshold": loaded.threshold,
-        "parameters": count_parameters(loaded.model),
+        "parameters": count_parameters(loaded.weights),
+        "frontend": loaded.frontend,
         **{k: v for k, v in loaded.metadata.items() if k not in ("phrase", "threshold")},
         "config": loaded.config.to_dict(),
     }
     if args.json:
         print(json.dumps(info, indent=2))
     else:
-        for key in ("path", "phrase", "threshold", "parameters", "wakeword_version", "torch_version", "format_version", "data_manifest_sha256"):
+        for key in ("path", "phrase", "threshold", "parameters", "frontend", "wakeword_version", "torch_version", "format_version",
+                    "data_manifest_sha256"):
             print(f"{key:22} {info.get(key)}")
         metrics = info.get("metrics", {})
         width = max(map(len, metrics), default=0)

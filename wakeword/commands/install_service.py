@@ -94,7 +94,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=(
             "examples:\n"
             "  wakeword install-service && systemctl --user daemon-reload && systemctl --user enable --now wakeword\n"
-            "  wakeword install-service --model runs/hey_jarvis/model.pt --config ~/listen.yaml\n"
+            "  wakeword install-service --model runs/hey_jarvis/model.npz --config ~/listen.yaml\n"
             "  wakeword install-service --uninstall\n"
             "  wakeword install-service --serve --zeroconf && systemctl --user daemon-reload && systemctl --user enable --now wakeword-serve"
         ),

@@ -11,14 +11,14 @@ from ..listen_config import FIELDS, ListenConfig, load_listen_config
 
 EPILOG = """examples:
   wakeword listen                                   # bundled "activate" model, default microphone
-  wakeword listen --model runs/hey_jarvis/model.pt --json --exec 'notify-send "$WAKEWORD_PHRASE"'
+  wakeword listen --model runs/hey_jarvis/model.npz --json --exec 'notify-send "$WAKEWORD_PHRASE"'
   wakeword listen --device pulse --threshold 0.7 --chime
   wakeword listen --config listen.yaml --print-config
 
 config file (flags win over it; model paths are relative to the file; every key: --print-config):
   listen:
     device: pulse            # name, part of a name, or index (see `wakeword devices`)
-    models: [activate.pt]    # empty: the bundled "activate" model
+    models: [activate.npz]    # empty: the bundled "activate" model
     threshold: 0.6           # unset: each model's calibrated threshold
     patience_steps: 2
     refractory_s: 2.0
@@ -85,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
     use_one_thread()
     setup_logging()
     code = Listener(load).run()
-    # Unloading torch takes over a second on a busy machine, and a stop must be quick
-    # (systemd's TimeoutStopSec): everything is closed and flushed, so leave now.
+    # A stop must be quick (systemd's TimeoutStopSec) and interpreter teardown has nothing
+    # left to do (it took over a second when the listener still loaded torch): everything
+    # is closed and flushed, so leave now.
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -15,7 +15,7 @@ DEFAULT_URI = "tcp://0.0.0.0:10400"
 
 EPILOG = f"""examples:
   wakeword serve                                    # bundled "activate" model on {DEFAULT_URI}
-  wakeword serve --model runs/hey_jarvis/model.pt --model build/enrol/model.pt --zeroconf
+  wakeword serve --model runs/hey_jarvis/model.npz --model build/enrol/model.npz --zeroconf
   wakeword serve --uri unix:///run/user/1000/wakeword.sock
   wakeword install-service --serve && systemctl --user enable --now wakeword-serve
 

@@ -35,9 +35,9 @@ is data-parallel (DDP) and only rank 0 prints and writes files.
 """
 
 EPILOG = """files written to RUN_DIR:
-  model.pt             the kept epoch's model (train.keep_epoch: best by val recall, or last), with
+  model.npz             the kept epoch's model (train.keep_epoch: best by val recall, or last), with
                        its calibrated threshold and the epochs and minutes the run has trained so
-                       far (wakeword info RUN_DIR/model.pt)
+                       far (wakeword info RUN_DIR/model.npz)
   checkpoint.pt        everything --resume needs; written after every epoch and on Ctrl-C
   metrics.json         per-epoch loss and val metrics
   learning_curve.png   loss and val recall per epoch
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if result.is_main and result.cut_short(config.train.epochs):
         print(
             f"wakeword: train.max_minutes ({config.train.max_minutes:g}) left {result.epochs_planned} of the recipe's "
-            f"{config.train.epochs} epochs, so {result.run_dir / 'model.pt'} is undertrained; train again into a new --out "
+            f"{config.train.epochs} epochs, so {result.run_dir / 'model.npz'} is undertrained; train again into a new --out "
             "with a larger --max-minutes (0: no cap), on a less busy machine",
             file=sys.stderr,
         )

@@ -43,9 +43,9 @@ from bench_generalization import evaluate, pct, run
 from wakeword.audio import load_audio
 from wakeword.detection import detect_events
 from wakeword.evaluation import Truth, best_at_false_accept_rate
+from wakeword.model import score_offline
 from wakeword.modelfile import load_model
 from wakeword.plots import plot_det
-from wakeword.scoring import score_offline
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("WAKEWORD_REAL", ROOT.parent / "shared" / "real"))

@@ -97,9 +97,13 @@ class TrainResult:
     epochs_planned: int = 0  # the schedule's length, after train.max_minutes shortened it
 
     def cut_short(self, recipe_epochs: int) -> bool:
-        """The time cap left the schedule under MIN_SCHEDULE_SHARE of the recipe's epochs:
-        the model is likely undertrained, however the run ended."""
-        return 0 < self.epochs_planned < MIN_SCHEDULE_SHARE * recipe_epochs
+        return schedule_cut_short(self.epochs_planned, recipe_epochs)
+
+
+def schedule_cut_short(planned: int, recipe_epochs: int) -> bool:
+    """The time cap left the schedule under MIN_SCHEDULE_SHARE of the recipe's epochs:
+    the model is likely undertrained, however the run ended."""
+    return 0 < planned < MIN_SCHEDULE_SHARE * recipe_epochs
 
 
 @dataclass
@@ -626,10 +630,11 @@ class _Run:
         epochs = self.ranks.from_main(lambda: epochs_within_budget(self.epochs_planned, p.epoch, p.train_seconds, budget))
         if epochs >= self.epochs_planned:
             return
-        warning = "WARNING: " if epochs < MIN_SCHEDULE_SHARE * tc.epochs else ""
-        self.log(f"{warning}{self.epochs_planned} epochs do not fit in train.max_minutes ({tc.max_minutes:g}) at {p.train_seconds / p.epoch:.1f} s an epoch: "
-                 f"the learning-rate schedule now ends after epoch {epochs}"
-                 f"{f' of the recipe{chr(39)}s {tc.epochs}; the model will be undertrained' if warning else ''}")
+        line = (f"{self.epochs_planned} epochs do not fit in train.max_minutes ({tc.max_minutes:g}) at {p.train_seconds / p.epoch:.1f} s an epoch: "
+                f"the learning-rate schedule now ends after epoch {epochs}")
+        if schedule_cut_short(epochs, tc.epochs):
+            line = f"WARNING: {line} of the recipe's {tc.epochs}; the model will be undertrained"
+        self.log(line)
         p.epochs_planned = epochs
         if p.epoch >= epochs:
             p.stopped = "completed"

@@ -35,7 +35,7 @@ is data-parallel (DDP) and only rank 0 prints and writes files.
 """
 
 EPILOG = """files written to RUN_DIR:
-  model.npz             the kept epoch's model (train.keep_epoch: best by val recall, or last), with
+  model.npz            the kept epoch's model (train.keep_epoch: best by val recall, or last), with
                        its calibrated threshold and the epochs and minutes the run has trained so
                        far (wakeword info RUN_DIR/model.npz)
   checkpoint.pt        everything --resume needs; written after every epoch and on Ctrl-C

@@ -200,6 +200,12 @@ def at_budget(curve: list, budget: float) -> float | None:
     return None if best is None else best.recall
 
 
+def mean(values) -> float | None:
+    """The mean of the figures a row has (a budget no threshold reaches has none)."""
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of {', '.join(RECIPES)}")
@@ -257,9 +263,6 @@ def main() -> int:
         mine = [r for r in rows if r["recipe"] == recipe]
         if not mine:
             continue
-        def mean(values):
-            values = [v for v in values if v is not None]
-            return sum(values) / len(values) if values else None
         print(f"- **{recipe}**, over {len(mine)} words: real recall at <= 1 FA/h {pct(mean(r['real'][1.0] for r in mine))} "
               f"(lowest {pct(min((r['real'][1.0] or 0) for r in mine))}), at <= 0.5 {pct(mean(r['real'][0.5] for r in mine))}; "
               f"at the models' thresholds {pct(mean(r['real_report']['recall'] for r in mine))} with "

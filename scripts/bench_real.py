@@ -21,7 +21,11 @@ The two sides never share a file or a known speaker.
 
 Recipes (`--recipes`): `recipe` is the default recipe; `real_negatives` adds the train
 side's real speech and other words as negatives, and its noise and speech as
-backgrounds. Folds train a fixed number of epochs (`--epochs`, no time cap) on
+backgrounds; `embedding` and `embedding_real_negatives` are the same two over the speech
+embedding frontend (configs/embedding.yaml); `fused` is `real_negatives` and
+`embedding_real_negatives` fused into one model (`wakeword fuse`), its threshold
+calibrated on the train side's real speech, noise and other words. Results of earlier runs stay in
+results.json and the report: a run replaces only the rows it measured. Folds train a fixed number of epochs (`--epochs`, no time cap) on
 `--examples` examples, so a busy day changes the time, not the model.
 Everything lands in build/real and every step resumes.
 """
@@ -42,7 +46,8 @@ import yaml
 from bench_generalization import evaluate, pct, run
 from wakeword.audio import load_audio
 from wakeword.detection import detect_events
-from wakeword.evaluation import Truth, best_at_false_accept_rate
+from wakeword.config import DetectorConfig
+from wakeword.evaluation import Truth, best_at_false_accept_rate, sweep
 from wakeword.model import score_offline
 from wakeword.modelfile import load_model
 from wakeword.plots import plot_det
@@ -55,7 +60,18 @@ WORDS = {"computer": "computer", "smart_mirror": "smart mirror", "snowboy": "sno
 # per hour need hours, and its 63 min are the only real speech there is.
 EVAL_SHARE = {"words": 0.5, "speech": 0.6, "noise": 0.5}
 ENGINE = "real"
-RECIPES = ("recipe", "real_negatives")
+# Recipe name: (its base config, whether it trains on the train side's real recordings).
+RECIPES = {
+    "recipe": ("activate.yaml", False),
+    "real_negatives": ("activate.yaml", True),
+    "embedding": ("embedding.yaml", False),
+    "embedding_real_negatives": ("embedding.yaml", True),
+}
+# Fused recipes (`wakeword fuse`): the folds of their members, scored as one model and
+# calibrated at CALIBRATION_FA_PER_HOUR on the train side's real speech, noise and the
+# other words (never the word's own recordings).
+FUSED = {"fused": ("real_negatives", "embedding_real_negatives")}
+CALIBRATION_FA_PER_HOUR = 0.5
 # The real stream: the recordings as they were said (no speed or pitch change), 5-20 dB
 # SNR, a positive every 12-24 s so that each word's ~200 held-out recordings fill an hour.
 STREAM = {"speed": [1.0, 1.0], "pitch_semitones": [0.0, 0.0], "snr_db": [5.0, 20.0], "clipping_prob": 0.0,
@@ -111,20 +127,17 @@ def write_yaml(path: Path, data: dict) -> Path:
     return path
 
 
-def word_configs(word: str, args) -> tuple[Path, Path]:
-    """The fold recipe (default recipe, this phrase, the fold budget) and its stream settings."""
-    where = BUILD / word
-    fold = write_yaml(where / "recipe.yaml", {
-        "extends": str(ROOT / "configs" / "activate.yaml"), "phrase": WORDS[word],
+def fold_config(word: str, recipe: str, args) -> Path:
+    """The fold recipe: the recipe's base config, this phrase, the fold budget."""
+    return write_yaml(BUILD / word / (f"{recipe}.yaml" if recipe != "recipe" else "recipe.yaml"), {
+        "extends": str(ROOT / "configs" / RECIPES[recipe][0]), "phrase": WORDS[word],
         "synth": {"n_examples": args.examples}, "train": {"epochs": args.epochs, "max_minutes": 0}})
-    stream = write_yaml(where / "stream.yaml", {"extends": "recipe.yaml", "synth": STREAM})
-    return fold, stream
 
 
 def recipe_inputs(word: str, recipe: str) -> list[str]:
     clips = BUILD / word / "clips"
     inputs = ["--positives", str(clips / "positives"), "--negatives", str(clips / "negatives")]
-    if recipe == "real_negatives":
+    if RECIPES[recipe][1]:
         train = BUILD / "split" / "train"
         for other in WORDS:
             if other != word:
@@ -132,6 +145,19 @@ def recipe_inputs(word: str, recipe: str) -> list[str]:
         inputs += ["--negatives", str(train / "negatives" / "speech"),
                    "--backgrounds", str(train / "noise"), "--backgrounds", str(train / "negatives" / "speech")]
     return inputs
+
+
+def fused_fold(word: str, recipe: str, args) -> Path:
+    """The fused recipe's model: its members' folds (trained when missing), fused and calibrated."""
+    out = BUILD / word / recipe / "model.npz"
+    if not out.exists():
+        members = [train_fold(word, m, fold_config(word, m, args)) for m in FUSED[recipe]]
+        train = BUILD / "split" / "train"
+        folders = [train / "negatives" / "speech", train / "noise", *(train / "negatives" / other for other in WORDS if other != word)]
+        calibration = [f for folder in folders for f in sorted(folder.glob("*.flac"))]
+        run("wakeword", "fuse", *map(str, members), "--out", str(out), "--calibrate", *map(str, calibration),
+            "--false-accepts-per-hour", str(CALIBRATION_FA_PER_HOUR))
+    return out
 
 
 def train_fold(word: str, recipe: str, fold: Path) -> Path:
@@ -206,9 +232,36 @@ def mean(values) -> float | None:
     return sum(known) / len(known) if known else None
 
 
+def merged_results(rows: list[dict]) -> list[dict]:
+    """This run's rows over those results.json holds from earlier runs (same word and recipe: this run's), saved."""
+    path = BUILD / "results.json"
+    new = {(r["word"], r["recipe"]) for r in rows}
+    old = [r for r in json.loads(path.read_text()) if (r["word"], r["recipe"]) not in new] if path.exists() else []
+    order = {name: k for k, name in enumerate([*WORDS.values(), *RECIPES, *FUSED])}
+    merged = sorted(old + rows, key=lambda r: (order.get(r["recipe"], 99), order.get(r["word"], 99)))
+    for r in merged:  # JSON keys are strings
+        for side in ("real", "synthetic"):
+            r[side] = {float(b): v for b, v in r[side].items()}
+    path.write_text(json.dumps(merged, indent=1, default=str))
+    return merged
+
+
+def saved_curves(rows: list[dict]) -> dict[str, list]:
+    """DET curves of the rows, from the scores each evaluation saved."""
+    folder = {name: key for key, name in WORDS.items()}
+    curves = {}
+    for r in rows:
+        scores = BUILD / folder[r["word"]] / r["recipe"] / "real.scores.npz"
+        truth = BUILD / folder[r["word"]] / "stream_real.json"
+        if scores.exists() and truth.exists():
+            saved = np.load(scores)
+            curves[f"{r['word']}, {r['recipe']}"] = sweep(saved["times"], saved["scores"][:, 0], Truth.load(truth), DetectorConfig())
+    return curves
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of {', '.join(RECIPES)}")
+    parser.add_argument("--recipes", default=",".join([*RECIPES, *FUSED]), help=f"comma-separated, of {', '.join([*RECIPES, *FUSED])}")
     parser.add_argument("--words", default=",".join(WORDS), help=f"comma-separated, of {', '.join(WORDS)}")
     parser.add_argument("--examples", type=int, default=4000, help="examples per fold dataset (default %(default)s)")
     parser.add_argument("--epochs", type=int, default=8, help="epochs per fold, no time cap (default %(default)s)")
@@ -219,7 +272,7 @@ def main() -> int:
                  "this benchmark needs them, nothing else does")
     recipes = [r for r in args.recipes.split(",") if r]
     words = [w for w in args.words.split(",") if w]
-    unknown = sorted(set(recipes) - set(RECIPES)) + sorted(set(words) - set(WORDS))
+    unknown = sorted(set(recipes) - set(RECIPES) - set(FUSED)) + sorted(set(words) - set(WORDS))
     if unknown:
         sys.exit(f"bench_real: unknown recipe or word {', '.join(unknown)}")
 
@@ -228,11 +281,12 @@ def main() -> int:
     rows, curves = [], {}
     for word in words:
         print(f"bench_real: {word}", file=sys.stderr, flush=True)
-        fold, stream_config = word_configs(word, args)
+        fold = fold_config(word, "recipe", args)
+        stream_config = write_yaml(BUILD / word / "stream.yaml", {"extends": "recipe.yaml", "synth": STREAM})
         run(str(ROOT / "scripts" / "speak_clips.sh"), WORDS[word], str(BUILD / word / "clips"))
         real, synthetic = real_stream(word, stream_config), synthetic_stream(word, fold)
         for recipe in recipes:
-            model = train_fold(word, recipe, fold)
+            model = fused_fold(word, recipe, args) if recipe in FUSED else train_fold(word, recipe, fold_config(word, recipe, args))
             scores_dir = BUILD / word / recipe
             real_report, real_curve = evaluate(model, real, scores_dir / "real.scores.npz")
             synth_report, synth_curve = evaluate(model, synthetic, scores_dir / "synthetic.scores.npz")
@@ -242,7 +296,8 @@ def main() -> int:
                          "real": {b: at_budget(real_curve, b) for b in BUDGETS}, "synthetic": {b: at_budget(synth_curve, b) for b in BUDGETS},
                          "real_report": real_report, "synth_report": synth_report, "speech_fa": fa, "speech_hours": hours,
                          "real_hours": Truth.load(real.with_suffix(".json")).duration_s / 3600})
-    (BUILD / "results.json").write_text(json.dumps(rows, indent=1, default=str))
+    rows = merged_results(rows)
+    curves = {**saved_curves(rows), **curves}
     plot_det(args.plot, curves, title="Real people, each word's own recipe (fold budget)")
 
     print(f"Real recordings: `{REAL}` split once by speaker (LibriSpeech) or file (wake words, no speaker ids): "
@@ -259,7 +314,7 @@ def main() -> int:
               f"{pct(r['real_report']['confusable_accept_rate'])} | {pct(r['synthetic'][1.0])} | "
               f"{'n/a' if gap is None else f'{100 * gap:.1f} points'} |")
     print()
-    for recipe in recipes:
+    for recipe in [*RECIPES, *FUSED]:
         mine = [r for r in rows if r["recipe"] == recipe]
         if not mine:
             continue

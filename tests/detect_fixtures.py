@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -143,12 +144,14 @@ def wakeword(*args: str, stdin: bytes | int | None = None) -> Run:
 TRAINING_ONLY = ("torch", "librosa", "numba", "scipy", "matplotlib")
 
 
-def wakeword_python(*args: str, flags: tuple[str, ...] = (), without: tuple[str, ...] = (), stdin: bytes | None = None) -> Run:
+def wakeword_python(*args: str, flags: tuple[str, ...] = (), without: tuple[str, ...] = (), stdin: bytes | None = None,
+                    pythonpath: Path | None = None) -> Run:
     """`wakeword ARGS` through `python FLAGS`, with the packages `without` made unimportable
-    (as in an install that lacks them)."""
+    (as in an install that lacks them) and `pythonpath` searched before the installed ones."""
     code = (f"import sys; sys.modules.update(dict.fromkeys({without!r})); "
             "from wakeword.cli import main; sys.exit(main(sys.argv[1:]))")
-    proc = subprocess.run([sys.executable, *flags, "-c", code, *args], input=stdin, capture_output=True, timeout=120,
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)} if pythonpath else None
+    proc = subprocess.run([sys.executable, *flags, "-c", code, *args], input=stdin, capture_output=True, timeout=120, env=env,
                           **({} if stdin is not None else {"stdin": subprocess.DEVNULL}))
     return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 

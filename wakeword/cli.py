@@ -20,7 +20,7 @@ from .errors import ExtraMissingError, WakewordError
 # Top-level packages that only the `train` extra installs (training, synthesis, evaluation plots).
 TRAIN_EXTRA = ("torch", "scipy", "matplotlib")
 
-SUBCOMMANDS = ("listen", "serve", "detect", "eval", "train", "devices", "install_service", "info", "export")
+SUBCOMMANDS = ("listen", "serve", "detect", "eval", "train", "devices", "install_service", "info", "export", "fuse")
 
 EPILOG = """examples:
   wakeword listen                                   # bundled "activate" model, default microphone

@@ -19,8 +19,16 @@ import yaml
 from .errors import ConfigError
 
 
+FRONTEND_KINDS = ("mel", "speech_embedding")
+# What wakeword.embedding's time line and output size come to (checked in its tests).
+SPEECH_EMBEDDING_FEATURES = {"sample_rate": 16000, "window_ms": 822.0, "hop_ms": 80.0, "n_mels": 96}
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
+    # "mel": the spectrogram of wakeword.features; "speech_embedding": a speech embedding
+    # learnt from real speech (wakeword.embedding), which fixes rate, window, hop and size.
+    frontend: str = "mel"
     sample_rate: int = 16000
     window_ms: float = 25.0
     hop_ms: float = 10.0
@@ -47,6 +55,12 @@ class FeatureConfig:
         return int(round(self.sample_rate * self.hop_ms / 1000))
 
     def validate(self) -> None:
+        _require(self.frontend in FRONTEND_KINDS, f"features.frontend must be one of {', '.join(FRONTEND_KINDS)}, not {self.frontend!r}")
+        if self.frontend == "speech_embedding":
+            wrong = [f"{k}: {getattr(self, k):g}" for k, v in SPEECH_EMBEDDING_FEATURES.items() if getattr(self, k) != v]
+            fixed = ", ".join(f"{k}: {v:g}" for k, v in SPEECH_EMBEDDING_FEATURES.items())
+            _require(not wrong, f"features.frontend speech_embedding fixes {fixed} (its rate, window, step and size), not {', '.join(wrong)}")
+            return
         _require(self.sample_rate >= 8000, "features.sample_rate must be at least 8000")
         _require(0 < self.hop_length <= self.win_length, "features.hop_ms must be > 0 and <= window_ms")
         _require(self.n_fft >= self.win_length, "features.n_fft must be >= the window length in samples")
@@ -228,6 +242,8 @@ class Config:
         _require(bool(self.phrase.strip()), "phrase must not be empty")
         for part in (self.features, self.model, self.synth, self.train, self.detector):
             part.validate()
+        _require(self.features.frontend == "mel" or tuple(self.train.vocal_tract_warp) == (1.0, 1.0),
+                 "train.vocal_tract_warp warps mel bands: set it to [1.0, 1.0] with features.frontend speech_embedding")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -50,6 +50,6 @@ class DataError(WakewordError):
 
 
 class ExtraMissingError(WakewordError):
-    """A command needs a package of the `wakeword[train]` extra, which is not installed."""
+    """A command needs a package of an extra (`wakeword[train]`, `wakeword[embedding]`) that is not installed."""
 
     exit_code = 9

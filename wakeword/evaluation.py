@@ -188,5 +188,15 @@ def best_at_false_accept_rate(curve: list[EvalResult], max_fa_per_hour: float) -
     return max(ok, key=lambda r: (r.recall, -r.false_accepts_per_hour, r.threshold))
 
 
+def calibrate_threshold(times: np.ndarray, scores: np.ndarray, hours: float, detector: DetectorConfig, max_fa_per_hour: float) -> float:
+    """The lowest threshold that fires at most `max_fa_per_hour` on scores of audio without the phrase."""
+    curve = sweep(times, scores, Truth(hours * 3600, [], []), detector)
+    ok = [r.threshold for r in curve if r.false_accepts_per_hour <= max_fa_per_hour]
+    if not ok:
+        raise DataError(f"no threshold keeps the calibration audio within {max_fa_per_hour:g} false accepts per hour: "
+                        "the model fires on it at every threshold")
+    return min(ok)
+
+
 def result_dict(result: EvalResult) -> dict:
     return {**asdict(result), **result.summary()}

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import FeatureConfig
+from .embedding import SpeechEmbedding
 
 # PCEN works on energies of int16-scaled audio so that its epsilon sits far below any
 # real signal instead of acting as a noise gate on quiet speech.
@@ -169,7 +170,11 @@ class FeatureStream:
         return feats
 
 
-# Frontend kinds by the name a model file gives in its "frontend" field. A kind is built
-# from the FeatureConfig and has `.stream()`; a second kind (a learnt embedding, say)
-# would take its own arrays from the model file as well.
-FRONTENDS = {"mel": FeatureExtractor}
+# Frontend kinds by `features.frontend` (a model file's "frontend" field): each is built from
+# the FeatureConfig, maps audio to (frames, n_mels) and has `.stream()`.
+FRONTENDS = {"mel": FeatureExtractor, "speech_embedding": SpeechEmbedding}
+
+
+def frontend_for(config: FeatureConfig):
+    """The frontend a feature configuration names."""
+    return FRONTENDS[config.frontend](config)

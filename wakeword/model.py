@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from .config import Config, ModelConfig
-from .features import FeatureExtractor
-from .modelfile import LoadedModel, write_model
-from .scoring import Scores, shared_features
-from .streaming_model import BATCH_NORM_EPS, StreamingModel, step_end_seconds
+from .features import frontend_for
+from .modelfile import ScoredModel, write_model
+from .scoring import Scores, ScoringPlan
+from .streaming_model import BATCH_NORM_EPS, StreamingModel
 
 
 class WakewordModel(nn.Module):
@@ -92,13 +92,15 @@ def save_model(
                 torch_version=str(torch.__version__))
 
 
-def score_offline(models: Sequence[LoadedModel], audio: np.ndarray) -> Scores:
+def score_offline(models: Sequence[ScoredModel], audio: np.ndarray) -> Scores:
     """One pass of torch's `forward` over a whole signal (mono float32 at the models' rate):
     many clips at once for mining and evaluation, and the reference for the streaming path."""
-    features_cfg = shared_features(models)
-    feats = torch.from_numpy(FeatureExtractor(features_cfg)(audio))[None]
-    with torch.no_grad():
-        columns = [torch.sigmoid(m.model(feats))[0].numpy() for m in models]
-    values = np.stack(columns, axis=1) if columns else np.zeros((0, 0), dtype=np.float32)
-    times = step_end_seconds(np.arange(values.shape[0]), features_cfg, models[0].config.model)
-    return Scores(times=times, values=values)
+    plan = ScoringPlan(models)
+    outputs = []
+    for k, line in enumerate(plan.lines):
+        feats = torch.from_numpy(frontend_for(line.features)(audio))[None]
+        with torch.no_grad():
+            columns = [torch.sigmoid(plan.leaves[i].model(feats))[0].numpy() for i in np.flatnonzero(plan.line_of == k)]
+        values = np.stack(columns, axis=1)
+        outputs.append((line.end_samples(0, len(values)), values))
+    return plan.combine(outputs, plan.poolers())

@@ -39,6 +39,8 @@ FORMAT = "wakeword-model"
 # Bump when a change to features or model makes old files give different scores.
 FORMAT_VERSION = 1
 META = "meta.json"
+# meta.json "kind" of a fused model file (a plain model file has none).
+FUSED = "fused"
 # The feature frontend every file before the field existed used.
 DEFAULT_FRONTEND = "mel"
 
@@ -69,6 +71,57 @@ class LoadedModel:
         return WakewordModel.from_weights(self.weights, self.config.features.n_mels, self.config.model)
 
 
+@dataclass(eq=False)
+class FusedModel:
+    """Models of one phrase, each on its own frontend, scored as the mean of their scores.
+
+    Two models that err on different things make a better detector than either: a
+    log-mel model trained on synthetic voices and one over a speech embedding learnt
+    from real speech (docs/levers.md 26). `wakeword.scoring.ScoringPlan` aligns their
+    time lines. The detector settings are the first member's.
+    """
+
+    members: list[LoadedModel]
+    threshold: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        phrases = {m.phrase for m in self.members}
+        if len(self.members) < 2 or len(phrases) != 1:
+            raise ValueError(f"a fused model needs two or more members of one phrase, not {', '.join(sorted(phrases)) or 'none'}")
+
+    @property
+    def phrase(self) -> str:
+        return self.members[0].phrase
+
+    @property
+    def config(self) -> Config:
+        return self.members[0].config
+
+    @property
+    def frontend(self) -> str:
+        return "+".join(m.frontend for m in self.members)
+
+
+# What the scorers and detectors take: a model, or models fused into one.
+ScoredModel = LoadedModel | FusedModel
+
+
+def write_fused_model(path: str | Path, member_files: Sequence[str | Path], threshold: float, calibration: dict[str, Any] | None = None) -> None:
+    """A fused model file: the members' files inside it, whole, and the fused threshold (atomically)."""
+    members = [Path(p).read_bytes() for p in member_files]
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": FUSED, "wakeword_version": __version__,
+            "threshold": float(threshold), "members": [f"members/{k}.npz" for k in range(len(members))],
+            "calibration": calibration or {}}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(zipfile.ZipInfo(META, date_time=(1980, 1, 1, 0, 0, 0)), json.dumps(meta, indent=1))
+        for name, data in zip(meta["members"], members):
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def write_model(
     path: str | Path,
     weights: Mapping[str, np.ndarray],
@@ -77,7 +130,6 @@ def write_model(
     data_manifest_sha256: str = "",
     metrics: dict[str, Any] | None = None,
     torch_version: str = "",
-    frontend: str = DEFAULT_FRONTEND,
 ) -> None:
     """Write a model file (atomically). `torch_version`: the torch that trained it, for the record."""
     meta = {
@@ -87,7 +139,7 @@ def write_model(
         "torch_version": torch_version,
         "phrase": config.phrase,
         "threshold": float(threshold),
-        "frontend": frontend,
+        "frontend": config.features.frontend,
         "config": config.to_dict(),
         "data_manifest_sha256": data_manifest_sha256,
         "metrics": metrics or {},
@@ -109,30 +161,50 @@ def _json_scalar(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def load_model(path: str | Path) -> LoadedModel:
-    """Load a model file (or an older torch `.pt` one), failing with one line for anything
-    that is not a compatible model."""
+def load_model(path: str | Path) -> ScoredModel:
+    """Load a model file (a fused one, or an older torch `.pt` one), failing with one line for
+    anything that is not a compatible model."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
+    return _read_model(path, path.read_bytes())
+
+
+def load_single_model(path: str | Path, purpose: str) -> LoadedModel:
+    """`load_model` for what works on one network's weights (training from it, converting it)."""
+    model = load_model(path)
+    if isinstance(model, FusedModel):
+        raise ModelFileError(f"{path} is a fused model of {len(model.members)} models: {purpose} needs one of them, not the pair")
+    return model
+
+
+def _read_model(path: Path, data: bytes, inside: Path | None = None) -> ScoredModel:
+    """`path` names the file in messages; `inside`, the fused file a member came from."""
+    shown = f"{inside} (member {path.name})" if inside else str(path)
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
             if META not in names:
-                if any(n.endswith("/data.pkl") for n in names):
+                if any(n.endswith("/data.pkl") for n in names) and inside is None:
                     return _load_torch_file(path)
-                raise ModelFileError(f"{path} is not a wakeword model file")
+                raise ModelFileError(f"{shown} is not a wakeword model file")
             meta = json.loads(archive.read(META))
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                raise ModelFileError(f"{path} is not a wakeword model file")
+                raise ModelFileError(f"{shown} is not a wakeword model file")
             check_format_version(meta, path)
+            if meta.get("kind") == FUSED and inside is None:
+                members = [_read_model(Path(n), archive.read(n), inside=path) for n in meta["members"]]
+                try:
+                    return FusedModel(members, float(meta["threshold"]), {k: v for k, v in meta.items() if k != "members"}, path)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ModelFileError(f"{path} is not a usable fused model: {first_line(exc)[:160]}") from None
             weights = {
                 n[: -len(".npy")]: np.lib.format.read_array(io.BytesIO(archive.read(n)), allow_pickle=False)
                 for n in names if n.endswith(".npy")
             }
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:  # ValueError: bad JSON or .npy
-        raise ModelFileError(f"{path} is not a readable wakeword model (truncated or another file type): {first_line(exc)[:120]}") from None
-    return model_from_parts(path, meta, weights)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError, ValueError) as exc:  # ValueError: bad JSON or .npy
+        raise ModelFileError(f"{shown} is not a readable wakeword model (truncated or another file type): {first_line(exc)[:120]}") from None
+    return model_from_parts(path if inside is None else inside, meta, weights)
 
 
 def check_format_version(meta: Mapping[str, Any], path: Path) -> None:
@@ -155,6 +227,8 @@ def model_from_parts(path: Path, meta: Mapping[str, Any], weights: dict[str, np.
     try:
         config = config_from_dict(meta["config"])
         threshold = float(meta["threshold"])
+        if config.features.frontend != frontend:
+            raise ValueError(f"its frontend {frontend!r} is not its config's {config.features.frontend!r}")
         loaded = LoadedModel(config, threshold, weights, path=path, frontend=frontend,
                              metadata={k: v for k, v in meta.items() if k != "config"})
     except (ConfigError, KeyError, TypeError, ValueError) as exc:
@@ -179,7 +253,7 @@ def bundled_model_path() -> Path:
     return Path(__file__).parent / "models" / "activate.npz"
 
 
-def load_models(paths: Sequence[str | Path] | None) -> list[LoadedModel]:
+def load_models(paths: Sequence[str | Path] | None) -> list[ScoredModel]:
     """The given model files, or the bundled model when none is given."""
     if not paths:
         bundled = bundled_model_path()

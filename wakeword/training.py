@@ -69,7 +69,7 @@ from .evaluation import Truth, best_at_false_accept_rate, sweep
 from .fileio import atomic_write_bytes
 from .features import mel_frequencies
 from .model import WakewordModel, save_model
-from .modelfile import LoadedModel, load_model
+from .modelfile import LoadedModel, load_single_model
 from .ptfile import atomic_torch_save
 from .streaming_model import step_end_seconds
 
@@ -725,7 +725,7 @@ def train(
     run_dir = Path(run_dir)
     data = load_dataset(data_dir)
     check_compatible(data.config, config)
-    start = load_model(init) if init is not None else None
+    start = load_single_model(init, "training from a model") if init is not None else None
     if start is not None and (start.config.features, start.config.model) != (config.features, config.model):
         raise ConfigError(f"{init} has other features or model sizes than the config: start from a model trained with this recipe")
     ranks = _Ranks(device)

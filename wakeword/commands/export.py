@@ -23,14 +23,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..modelfile import load_model, write_model
+    from ..modelfile import load_single_model, write_model
 
     out = Path(args.out) if args.out else Path(args.model).with_suffix(".npz")
     if out.resolve() == Path(args.model).resolve():
         raise ConfigError(f"{out} is the input file: name another output")
-    loaded = load_model(args.model)
+    loaded = load_single_model(args.model, "export")
     meta = loaded.metadata
     write_model(out, loaded.weights, loaded.config, loaded.threshold, meta.get("data_manifest_sha256", ""),
-                meta.get("metrics", {}), meta.get("torch_version", ""), loaded.frontend)
+                meta.get("metrics", {}), meta.get("torch_version", ""))
     print(out)
     return 0

@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..modelfile import bundled_model_path, load_model
+    from ..scoring import members
     from ..streaming_model import count_parameters
 
     loaded = load_model(args.model or bundled_model_path())
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         "path": str(loaded.path),
         "phrase": loaded.phrase,
         "threshold": loaded.threshold,
-        "parameters": count_parameters(loaded.weights),
+        "parameters": sum(count_parameters(m.weights) for m in members(loaded)),
         "frontend": loaded.frontend,
         **{k: v for k, v in loaded.metadata.items() if k not in ("phrase", "threshold")},
         "config": loaded.config.to_dict(),

@@ -29,7 +29,7 @@ def evaluate(model, prefix, scores):
     """In this process: `wakeword eval` streams through FeatureStream, which the patch does not reach."""
     from wakeword.audio import load_audio
     from wakeword.evaluation import evaluate_scores
-    from wakeword.scoring import score_offline
+    from wakeword.model import score_offline
     m = load_model(model)
     s = score_offline([m], load_audio(prefix.with_suffix(".wav"), 16000))
     np.savez(scores, times=s.times, scores=s.values)

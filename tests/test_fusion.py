@@ -1,0 +1,95 @@
+"""Fused models (`wakeword fuse`): members on their own frontends and time lines, one score."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from detect_fixtures import SMALL, json_lines, one_line_error, random_model, wakeword
+from test_embedding import CONFIG as EMBEDDING_CONFIG
+from test_embedding import speech  # noqa: F401 (fixture)
+from wakeword.audio import write_wav
+from wakeword.config import Config
+from wakeword.detection import detect_events
+from wakeword.model import WakewordModel, save_model, score_offline
+from wakeword.modelfile import FusedModel, load_model, write_fused_model
+from wakeword.scoring import StreamingScorer
+
+
+def _model(path, config: Config, seed: int):
+    torch.manual_seed(seed)
+    save_model(path, WakewordModel(config.features.n_mels, config.model).eval(), config, 0.5)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """A log-mel model and a speech-embedding model of "activate", and their fused file."""
+    where = tmp_path_factory.mktemp("pair")
+    mel = _model(where / "mel.npz", dataclasses.replace(Config(), model=SMALL), 1)
+    emb = _model(where / "emb.npz", EMBEDDING_CONFIG, 2)
+    write_fused_model(where / "pair.npz", [mel, emb], 0.6)
+    return mel, emb, where / "pair.npz"
+
+
+def test_a_fused_score_is_the_mean_of_each_member_pooled_onto_the_slowest_steps(pair, speech):
+    mel, emb, fused = (load_model(p) for p in pair)
+    assert isinstance(fused, FusedModel) and fused.frontend == "mel+speech_embedding" and fused.threshold == 0.6
+    fine, coarse, both = score_offline([mel], speech), score_offline([emb], speech), score_offline([fused], speech)
+    np.testing.assert_array_equal(both.times, coarse.times)
+    spans = np.searchsorted(fine.times, coarse.times, side="right")
+    pooled = [fine.values[a:b, 0].max() for a, b in zip([0, *spans[:-1]], spans)]
+    np.testing.assert_allclose(both.values[:, 0], (coarse.values[:, 0] + pooled) / 2, atol=1e-6)
+
+
+def test_a_fused_model_streams_its_offline_scores_in_any_chunking(pair, speech):
+    fused = load_model(pair[2])
+    offline = score_offline([fused], speech)
+    scorer, parts, at, rng = StreamingScorer([fused]), [], 0, np.random.default_rng(3)
+    while at < len(speech):
+        size = int(rng.choice([1, 100, 640, 1280, 4000]))
+        parts.append(scorer.push(speech[at : at + size]))
+        at += size
+    np.testing.assert_allclose(np.concatenate([p.values for p in parts]), offline.values, atol=1e-5)
+    np.testing.assert_array_equal(np.concatenate([p.times for p in parts]), offline.times)
+
+
+def test_detect_runs_a_fused_model_beside_a_plain_one(pair, speech, tmp_path):
+    write_wav(tmp_path / "speech.wav", speech, 16000)
+    plain = random_model(tmp_path / "hello.npz", phrase="hello")
+    run = wakeword("detect", "--json", "--threshold", "0.3", "--model", str(pair[2]), "--model", str(plain),
+                   "--scores", str(tmp_path / "s.npz"), str(tmp_path / "speech.wav"))
+    assert run.returncode == 0, run.stderr
+    saved = np.load(tmp_path / "s.npz")
+    assert list(saved["phrases"]) == ["activate", "hello"]
+    expected = detect_events(saved["times"], saved["scores"][:, 0], "activate", 0.3, load_model(pair[2]).config.detector)
+    got = [e for e in json_lines(run.stdout) if e["phrase"] == "activate"]
+    assert [e["time_s"] for e in got] == pytest.approx([e.time_s for e in expected], abs=1e-3) and expected
+
+
+def test_calibration_sets_the_lowest_threshold_within_the_false_accept_budget(pair, speech, tmp_path):
+    wav = tmp_path / "room.wav"
+    write_wav(wav, np.tile(speech, 8), 16000)  # 56 s "without the phrase" (the models are untrained)
+    out = tmp_path / "calibrated.npz"
+    run = wakeword("fuse", str(pair[0]), str(pair[1]), "--out", str(out), "--calibrate", str(wav), "--false-accepts-per-hour", "60")
+    assert run.returncode == 0, run.stderr
+    fused = load_model(out)
+    scores = score_offline([fused], np.concatenate([np.tile(speech, 8), np.zeros(16000, np.float32)]))
+    fires = lambda t: len(detect_events(scores.times, scores.values[:, 0], "activate", t, fused.config.detector))  # noqa: E731
+    hours = len(scores.times) * 0.08 / 3600
+    assert fires(fused.threshold) <= 60 * hours + 1e-9
+    assert fused.metadata["calibration"]["false_accepts_per_hour"] == 60
+
+
+def test_what_cannot_be_fused_or_converted_is_one_line(pair, tmp_path):
+    other = random_model(tmp_path / "other.npz", phrase="hey computer")
+    assert "one phrase" in one_line_error(wakeword("fuse", str(pair[0]), str(other), "--out", str(tmp_path / "x.npz")))
+    assert "needs one of them" in one_line_error(wakeword("fuse", str(pair[2]), str(pair[0]), "--out", str(tmp_path / "x.npz")))
+    assert "needs one of them" in one_line_error(wakeword("export", str(pair[2]), str(tmp_path / "y.npz")))
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(pair[2].read_bytes()[:5000])
+    assert "not a readable wakeword model" in one_line_error(wakeword("detect", "--model", str(truncated), str(pair[2])))

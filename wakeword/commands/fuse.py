@@ -1,0 +1,70 @@
+"""`wakeword fuse A.npz B.npz --out PAIR.npz`: models of one phrase on different frontends, as one."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import ConfigError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fuse",
+        help="fuse models of one phrase (e.g. a log-mel and a speech-embedding one) into one model file",
+        description="Write one model file that runs every given model on its own frontend and scores the mean of "
+                    "their scores on the slowest one's time line: models that err on different things make a better "
+                    "detector together (docs/levers.md 26). The fused threshold is calibrated on audio that holds "
+                    "no phrase (--calibrate: the lowest threshold with at most --false-accepts-per-hour there), "
+                    "or given (--threshold); without either it is the mean of the members' thresholds.",
+        epilog="example:\n  wakeword fuse runs/mel/model.npz runs/embedding/model.npz --out pair.npz \\\n"
+               "      --calibrate recordings/tv-evening.flac --false-accepts-per-hour 0.5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("models", nargs="+", metavar="MODEL", help="two or more model files of one phrase")
+    p.add_argument("--out", required=True, type=Path, help="the fused model file to write")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--threshold", type=float, metavar="P", help="the fused threshold, in (0, 1)")
+    how.add_argument("--calibrate", nargs="+", type=Path, metavar="AUDIO",
+                     help="audio files without the phrase (speech, TV, the room): set the threshold there")
+    p.add_argument("--false-accepts-per-hour", type=float, default=0.5, metavar="R",
+                   help="false accepts per hour --calibrate allows (default %(default)s)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..audio import load_audio
+    from ..evaluation import calibrate_threshold
+    from ..modelfile import FusedModel, load_single_model, write_fused_model
+    from ..scoring import StreamingScorer
+
+    if len(args.models) < 2:
+        raise ConfigError("wakeword fuse needs two or more models")
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise ConfigError(f"--threshold must be in (0, 1), not {args.threshold:g}")
+    if args.false_accepts_per_hour <= 0:
+        raise ConfigError("--false-accepts-per-hour must be positive")
+    members = [load_single_model(p, "fusing") for p in args.models]
+    try:
+        fused = FusedModel(members, float(np.mean([m.threshold for m in members])))
+    except ValueError as exc:
+        raise ConfigError(f"cannot fuse {', '.join(args.models)}: {exc}") from None
+    calibration = {}
+    if args.threshold is not None:
+        fused.threshold = args.threshold
+    elif args.calibrate:
+        rate = fused.config.features.sample_rate
+        gap = np.zeros(rate, dtype=np.float32)  # a second between files, so no event spans two
+        audio = np.concatenate([part for f in args.calibrate for part in (load_audio(f, rate), gap)])
+        scores = StreamingScorer([fused]).push(audio)
+        hours = len(audio) / rate / 3600
+        fused.threshold = calibrate_threshold(scores.times, scores.values[:, 0], hours, fused.config.detector, args.false_accepts_per_hour)
+        calibration = {"files": [str(f) for f in args.calibrate], "hours": round(hours, 4),
+                       "false_accepts_per_hour": args.false_accepts_per_hour}
+    write_fused_model(args.out, args.models, fused.threshold, calibration)
+    print(f"{args.out}: {fused.phrase!r} from {len(members)} models ({fused.frontend}), threshold {fused.threshold:.4g}"
+          + (f", calibrated on {calibration['hours']:.2f} h" if calibration else "" if args.threshold is not None
+             else " (the members' mean: uncalibrated, see --calibrate)"))
+    return 0

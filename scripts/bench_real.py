@@ -22,9 +22,10 @@ The two sides never share a file or a known speaker.
 Recipes (`--recipes`): `recipe` is the default recipe; `real_negatives` adds the train
 side's real speech and other words as negatives, and its noise and speech as
 backgrounds; `embedding` and `embedding_real_negatives` are the same two over the speech
-embedding frontend (configs/embedding.yaml); `fused` is `real_negatives` and
+embedding frontend (configs/embedding.yaml); `fused` is `recipe` and
 `embedding_real_negatives` fused into one model (`wakeword fuse`), its threshold
-calibrated on the train side's real speech, noise and other words. Results of earlier runs stay in
+calibrated on the train side's real speech, noise and other words;
+`fused_real_negatives` fuses `real_negatives` with it instead. Results of earlier runs stay in
 results.json and the report: a run replaces only the rows it measured. Folds train a fixed number of epochs (`--epochs`, no time cap) on
 `--examples` examples, so a busy day changes the time, not the model.
 Everything lands in build/real and every step resumes.
@@ -51,6 +52,7 @@ from wakeword.evaluation import Truth, best_at_false_accept_rate, sweep
 from wakeword.model import score_offline
 from wakeword.modelfile import load_model
 from wakeword.plots import plot_det
+from wakeword.training import FINISHED
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("WAKEWORD_REAL", ROOT.parent / "shared" / "real"))
@@ -70,7 +72,7 @@ RECIPES = {
 # Fused recipes (`wakeword fuse`): the folds of their members, scored as one model and
 # calibrated at CALIBRATION_FA_PER_HOUR on the train side's real speech, noise and the
 # other words (never the word's own recordings).
-FUSED = {"fused": ("real_negatives", "embedding_real_negatives")}
+FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives")}
 CALIBRATION_FA_PER_HOUR = 0.5
 # The real stream: the recordings as they were said (no speed or pitch change), 5-20 dB
 # SNR, a positive every 12-24 s so that each word's ~200 held-out recordings fill an hour.
@@ -163,6 +165,9 @@ def fused_fold(word: str, recipe: str, args) -> Path:
 def train_fold(word: str, recipe: str, fold: Path) -> Path:
     """The fold's model; both steps resume, or see they are done (model.npz exists after the first epoch)."""
     where = BUILD / word / recipe
+    metrics = where / "run" / "metrics.json"
+    if metrics.exists() and json.loads(metrics.read_text()).get("stopped") in FINISHED and (where / "run" / "model.npz").exists():
+        return where / "run" / "model.npz"
     run("synth", "generate", "--config", str(fold), *recipe_inputs(word, recipe), "--out", str(where / "data"))
     resume = ["--resume"] if (where / "run" / "checkpoint.pt").exists() else []
     run("wakeword", "train", "--config", str(fold), "--data", str(where / "data"), "--out", str(where / "run"), *resume)

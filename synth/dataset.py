@@ -188,6 +188,8 @@ def fingerprint(config: Config, inputs: Inputs, voices: dict, shards: list[Shard
         "recordings": [[r.name, _digest(r.audio)] for r in inputs.recordings],
         "impulse_responses": [_digest(ir) for ir in inputs.impulse_responses],
     }
+    if config.features.frontend == "mel":  # the field's default: datasets made before it keep their fingerprint
+        del plan["config"]["features"]["frontend"]
     if inputs.hard_negatives:
         plan["hard_negatives"] = [[c.kind, c.source, c.voice_id, _digest(c.audio)] for c in inputs.hard_negatives]
     else:  # the share draws nothing then: datasets made before it existed keep their fingerprint
@@ -331,6 +333,8 @@ def generate(
     present = [sh for sh in shards if _shard_done(out, sh, plan_sha)]
     complete = len(present) == len(shards)
     if complete:
+        if manifest_path.exists():  # finished before: its bytes (and the hash training checks) stay as they are
+            return summarize(json.loads(manifest_path.read_text()), len(inputs.skipped), len(shards))
         manifest = build_manifest(config, inputs, voices, shards, out, plan_sha)
         atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode())
         return summarize(manifest, len(inputs.skipped), len(shards))

@@ -98,6 +98,16 @@ def test_resume_makes_only_the_missing_shard(reference, inputs, tmp_path):
     assert _files(out) == _files(reference)
 
 
+def test_generating_a_finished_dataset_again_changes_no_byte(reference, inputs, tmp_path):
+    """Training checks the manifest's hash; a rerun (a bench resuming) must not rewrite it."""
+    out = tmp_path / "data"
+    generate(tiny_config(), inputs, out, workers=1, progress=False)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()}
+    summary = generate(tiny_config(), inputs, out, workers=1, progress=False)
+    assert summary.manifest_written and summary.examples == {"train": 9, "val": 3}
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_a_folder_from_another_recipe_is_refused(reference, inputs, tmp_path):
     out = tmp_path / "data"
     generate(tiny_config(), inputs, out, 1, 4, workers=1, progress=False)

@@ -71,7 +71,7 @@ RECIPES = {
 }
 # Fused recipes (`wakeword fuse`): the folds of their members, scored as one model and
 # calibrated at CALIBRATION_FA_PER_HOUR on the train side's real speech, noise and the
-# other words (never the word's own recordings).
+# other words (never the word's own recordings), played at the SPEECH_GAINS_DB levels.
 FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives")}
 CALIBRATION_FA_PER_HOUR = 0.5
 # The DET plot's recipes (all of them would be more lines than colours): before and after.
@@ -160,7 +160,7 @@ def fused_fold(word: str, recipe: str, args) -> Path:
         folders = [train / "negatives" / "speech", train / "noise", *(train / "negatives" / other for other in WORDS if other != word)]
         calibration = [f for folder in folders for f in sorted(folder.glob("*.flac"))]
         run("wakeword", "fuse", *map(str, members), "--out", str(out), "--calibrate", *map(str, calibration),
-            "--false-accepts-per-hour", str(CALIBRATION_FA_PER_HOUR))
+            "--false-accepts-per-hour", str(CALIBRATION_FA_PER_HOUR), f"--gains-db={','.join(f'{g:g}' for g in SPEECH_GAINS_DB)}")
     return out
 
 

@@ -15,6 +15,7 @@ from test_embedding import speech  # noqa: F401 (fixture)
 from wakeword.audio import write_wav
 from wakeword.config import Config
 from wakeword.detection import detect_events
+from wakeword.evaluation import DEFAULT_THRESHOLDS
 from wakeword.model import WakewordModel, save_model, score_offline
 from wakeword.modelfile import FusedModel, load_model, write_fused_model
 from wakeword.scoring import StreamingScorer
@@ -73,16 +74,22 @@ def test_detect_runs_a_fused_model_beside_a_plain_one(pair, speech, tmp_path):
 
 def test_calibration_sets_the_lowest_threshold_within_the_false_accept_budget(pair, speech, tmp_path):
     wav = tmp_path / "room.wav"
-    write_wav(wav, np.tile(speech, 8), 16000)  # 56 s "without the phrase" (the models are untrained)
+    write_wav(wav, np.tile(speech, 4), 16000)  # 28 s "without the phrase" (the models are untrained)
     out = tmp_path / "calibrated.npz"
-    run = wakeword("fuse", str(pair[0]), str(pair[1]), "--out", str(out), "--calibrate", str(wav), "--false-accepts-per-hour", "60")
+    run = wakeword("fuse", str(pair[0]), str(pair[1]), "--out", str(out), "--calibrate", str(wav),
+                   "--false-accepts-per-hour", "60", "--gains-db=-6,0")
     assert run.returncode == 0, run.stderr
     fused = load_model(out)
-    scores = score_offline([fused], np.concatenate([np.tile(speech, 8), np.zeros(16000, np.float32)]))
+    once = np.concatenate([np.tile(speech, 4), np.zeros(16000, np.float32)])
+    scores = score_offline([fused], np.concatenate([once * np.float32(10 ** (-6 / 20)), once]))
     fires = lambda t: len(detect_events(scores.times, scores.values[:, 0], "activate", t, fused.config.detector))  # noqa: E731
-    hours = len(scores.times) * 0.08 / 3600
-    assert fires(fused.threshold) <= 60 * hours + 1e-9
-    assert fused.metadata["calibration"]["false_accepts_per_hour"] == 60
+    hours = 2 * len(once) / 16000 / 3600
+    assert fires(fused.threshold) <= 60 * hours
+    lower = [t for t in DEFAULT_THRESHOLDS if t < fused.threshold]
+    assert not lower or fires(max(lower)) > 60 * hours  # the lowest that keeps the budget
+    assert fused.metadata["calibration"]["gains_db"] == [-6.0, 0.0]
+    bad = wakeword("fuse", str(pair[0]), str(pair[1]), "--out", str(out), "--calibrate", str(wav), "--gains-db", "loud")
+    assert "--gains-db must be comma-separated numbers" in one_line_error(bad)
 
 
 def test_what_cannot_be_fused_or_converted_is_one_line(pair, tmp_path):

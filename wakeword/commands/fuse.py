@@ -29,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="audio files without the phrase (speech, TV, the room): set the threshold there")
     p.add_argument("--false-accepts-per-hour", type=float, default=0.5, metavar="R",
                    help="false accepts per hour --calibrate allows (default %(default)s)")
+    p.add_argument("--gains-db", default="0", metavar="DB,...",
+                   help="play the calibration audio at each of these gains, e.g. --gains-db=-10,0,6: people speak "
+                        "nearer and farther than any one recording (default %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -46,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--threshold must be in (0, 1), not {args.threshold:g}")
     if args.false_accepts_per_hour <= 0:
         raise ConfigError("--false-accepts-per-hour must be positive")
+    try:
+        gains_db = [float(g) for g in args.gains_db.split(",")]
+    except ValueError:
+        raise ConfigError(f"--gains-db must be comma-separated numbers, not {args.gains_db!r}") from None
     members = [load_single_model(p, "fusing") for p in args.models]
     try:
         fused = FusedModel(members, float(np.mean([m.threshold for m in members])))
@@ -57,11 +64,12 @@ def run(args: argparse.Namespace) -> int:
     elif args.calibrate:
         rate = fused.config.features.sample_rate
         gap = np.zeros(rate, dtype=np.float32)  # a second between files, so no event spans two
-        audio = np.concatenate([part for f in args.calibrate for part in (load_audio(f, rate), gap)])
+        once = np.concatenate([part for f in args.calibrate for part in (load_audio(f, rate), gap)])
+        audio = np.concatenate([np.clip(once * np.float32(10 ** (g / 20)), -1, 1) for g in gains_db])
         scores = StreamingScorer([fused]).push(audio)
         hours = len(audio) / rate / 3600
         fused.threshold = calibrate_threshold(scores.times, scores.values[:, 0], hours, fused.config.detector, args.false_accepts_per_hour)
-        calibration = {"files": [str(f) for f in args.calibrate], "hours": round(hours, 4),
+        calibration = {"files": [str(f) for f in args.calibrate], "gains_db": gains_db, "hours": round(hours, 4),
                        "false_accepts_per_hour": args.false_accepts_per_hour}
     write_fused_model(args.out, args.models, fused.threshold, calibration)
     print(f"{args.out}: {fused.phrase!r} from {len(members)} models ({fused.frontend}), threshold {fused.threshold:.4g}"

@@ -133,7 +133,7 @@ def write_yaml(path: Path, data: dict) -> Path:
 
 def fold_config(word: str, recipe: str, args) -> Path:
     """The fold recipe: the recipe's base config, this phrase, the fold budget."""
-    return write_yaml(BUILD / word / (f"{recipe}.yaml" if recipe != "recipe" else "recipe.yaml"), {
+    return write_yaml(BUILD / word / f"{recipe}.yaml", {
         "extends": str(ROOT / "configs" / RECIPES[recipe][0]), "phrase": WORDS[word],
         "synth": {"n_examples": args.examples}, "train": {"epochs": args.epochs, "max_minutes": 0}})
 

@@ -121,7 +121,8 @@ class SpeechEmbedding:
 
     def __init__(self, config: FeatureConfig):
         self.config = config
-        _session("melspectrogram.onnx"), _session("embedding_model.onnx")  # fail here, not mid-stream
+        for name in MODEL_SHA256:  # fail here, not mid-stream
+            _session(name)
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         return embed_frames(mel_blocks(audio))

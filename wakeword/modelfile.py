@@ -87,9 +87,11 @@ class FusedModel:
     path: Path | None = None
 
     def __post_init__(self) -> None:
+        if len(self.members) < 2:
+            raise ValueError(f"a fused model needs two or more members, not {len(self.members)}")
         phrases = {m.phrase for m in self.members}
-        if len(self.members) < 2 or len(phrases) != 1:
-            raise ValueError(f"a fused model needs two or more members of one phrase, not {', '.join(sorted(phrases)) or 'none'}")
+        if len(phrases) != 1:
+            raise ValueError(f"a fused model's members must share one phrase, not {', '.join(sorted(phrases))}")
 
     @property
     def phrase(self) -> str:

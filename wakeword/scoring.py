@@ -18,7 +18,7 @@ from .config import FeatureConfig
 from .errors import ConfigError
 from .features import frontend_for
 from .modelfile import FusedModel, LoadedModel, ScoredModel
-from .streaming_model import sigmoid
+from .streaming_model import sigmoid, step_end_samples
 
 
 @dataclass
@@ -49,7 +49,8 @@ class TimeLine:
         return self.features.hop_length * self.conv_stride
 
     def end_samples(self, first: int, n: int) -> np.ndarray:
-        return (np.arange(first, first + n) * self.conv_stride + self.conv_kernel - 1) * self.features.hop_length + self.features.win_length
+        # step_end_samples reads only the conv's kernel and stride, which a time line carries.
+        return step_end_samples(np.arange(first, first + n), self.features, self)
 
 
 class ScoringPlan:

@@ -43,8 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from ..modelfile import FusedModel, load_single_model, write_fused_model
     from ..scoring import StreamingScorer
 
-    if len(args.models) < 2:
-        raise ConfigError("wakeword fuse needs two or more models")
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise ConfigError(f"--threshold must be in (0, 1), not {args.threshold:g}")
     if args.false_accepts_per_hour <= 0:

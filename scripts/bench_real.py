@@ -16,15 +16,17 @@ of that word. Then:
 
 Real recordings are split once, by speaker where INDEX.tsv knows one (LibriSpeech), else
 by file (the wake words have no speaker ids): a hash of the name puts each on the `eval`
-side (streams) or the `train` side (what a recipe may train on: negatives, backgrounds).
-The two sides never share a file or a known speaker.
+side (streams), the `calibrate` side (the audio fused thresholds are set on) or the
+`train` side (what a recipe may train on: negatives, backgrounds). No two sides share a
+file or a known speaker: a threshold set on audio a member trained on as a negative is
+set too low (docs/levers.md 26 and 27).
 
 Recipes (`--recipes`): `recipe` is the default recipe; `real_negatives` adds the train
 side's real speech and other words as negatives, and its noise and speech as
 backgrounds; `embedding` and `embedding_real_negatives` are the same two over the speech
 embedding frontend (configs/embedding.yaml); `fused` is `recipe` and
 `embedding_real_negatives` fused into one model (`wakeword fuse`), its threshold
-calibrated on the train side's real speech, noise and other words;
+calibrated on the calibrate side's real speech, noise and other words;
 `fused_real_negatives` fuses `real_negatives` with it instead. Results of earlier runs stay in
 results.json and the report: a run replaces only the rows it measured. Folds train a fixed number of epochs (`--epochs`, no time cap) on
 `--examples` examples, so a busy day changes the time, not the model.
@@ -38,6 +40,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -58,8 +61,9 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("WAKEWORD_REAL", ROOT.parent / "shared" / "real"))
 BUILD = ROOT / "build" / "real"
 WORDS = {"computer": "computer", "smart_mirror": "smart mirror", "snowboy": "snowboy", "view_glass": "view glass"}
-# Share of each kind of recording on the eval side. Speech gets more: its false accepts
-# per hour need hours, and its 63 min are the only real speech there is.
+# Share of each kind of recording on the eval side; the calibrate and train sides halve
+# the rest. Speech gets more eval: its false accepts per hour need hours, and its 63 min
+# are the only real speech there is.
 EVAL_SHARE = {"words": 0.5, "speech": 0.6, "noise": 0.5}
 ENGINE = "real"
 # Recipe name: (its base config, whether it trains on the train side's real recordings).
@@ -70,7 +74,7 @@ RECIPES = {
     "embedding_real_negatives": ("embedding.yaml", True),
 }
 # Fused recipes (`wakeword fuse`): the folds of their members, scored as one model and
-# calibrated at CALIBRATION_FA_PER_HOUR on the train side's real speech, noise and the
+# calibrated at CALIBRATION_FA_PER_HOUR on the calibrate side's real speech, noise and the
 # other words (never the word's own recordings), played at the SPEECH_GAINS_DB levels.
 FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives")}
 CALIBRATION_FA_PER_HOUR = 0.5
@@ -86,12 +90,14 @@ BUDGETS = (0.5, 1.0)
 
 def side_of(category: str, group: str) -> str:
     h = int(hashlib.sha1(f"{category}:{group}".encode()).hexdigest()[:8], 16) / 2**32
-    return "eval" if h < EVAL_SHARE[category] else "train"
+    share = EVAL_SHARE[category]
+    return "eval" if h < share else "calibrate" if h < share + (1 - share) / 2 else "train"
 
 
 def split() -> dict[str, dict[str, int]]:
-    """build/real/split/{eval,train}/...: links to the recordings, with metadata that names
-    their kind; returns the count of files per side and folder."""
+    """build/real/split/{eval,calibrate,train}/...: links to the recordings, with metadata
+    that names their kind (made afresh, so no link survives a change of split); returns
+    the count of files per side and folder."""
     counts: dict[str, dict[str, int]] = {}
     folders: dict[Path, list[dict]] = {}
     with open(REAL / "INDEX.tsv", newline="") as f:
@@ -112,13 +118,12 @@ def split() -> dict[str, dict[str, int]]:
             for folder, kind in targets:
                 folders.setdefault(folder, []).append({"file": path.name, "engine": ENGINE, "voice": voice, "text": text,
                                                        "kind": kind, "target": str((REAL / path).resolve())})
+    shutil.rmtree(BUILD / "split", ignore_errors=True)  # links and metadata only
     for folder, entries in sorted(folders.items()):
         where = BUILD / "split" / folder
-        where.mkdir(parents=True, exist_ok=True)
+        where.mkdir(parents=True)
         for e in entries:
-            link = where / e["file"]
-            if not link.is_symlink():
-                link.symlink_to(e["target"])
+            (where / e["file"]).symlink_to(e["target"])
         meta = "".join(json.dumps({k: v for k, v in e.items() if k != "target"}) + "\n" for e in entries)
         (where / "metadata.jsonl").write_text(meta)
         counts.setdefault(folder.parts[0], {})["/".join(folder.parts[1:])] = len(entries)
@@ -156,8 +161,8 @@ def fused_fold(word: str, recipe: str, args) -> Path:
     out = BUILD / word / recipe / "model.npz"
     if not out.exists():
         members = [train_fold(word, m, fold_config(word, m, args)) for m in FUSED[recipe]]
-        train = BUILD / "split" / "train"
-        folders = [train / "negatives" / "speech", train / "noise", *(train / "negatives" / other for other in WORDS if other != word)]
+        side = BUILD / "split" / "calibrate"
+        folders = [side / "negatives" / "speech", side / "noise", *(side / "negatives" / other for other in WORDS if other != word)]
         calibration = [f for folder in folders for f in sorted(folder.glob("*.flac"))]
         run("wakeword", "fuse", *map(str, members), "--out", str(out), "--calibrate", *map(str, calibration),
             "--false-accepts-per-hour", str(CALIBRATION_FA_PER_HOUR), f"--gains-db={','.join(f'{g:g}' for g in SPEECH_GAINS_DB)}")

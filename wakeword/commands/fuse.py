@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how = p.add_mutually_exclusive_group()
     how.add_argument("--threshold", type=float, metavar="P", help="the fused threshold, in (0, 1)")
     how.add_argument("--calibrate", nargs="+", type=Path, metavar="AUDIO",
-                     help="audio files without the phrase (speech, TV, the room): set the threshold there")
+                     help="audio files without the phrase (speech, TV, the room), none of which a member trained "
+                          "on: a member scores its own training negatives low, so they set the threshold too low")
     p.add_argument("--false-accepts-per-hour", type=float, default=0.5, metavar="R",
                    help="false accepts per hour --calibrate allows (default %(default)s)")
     p.add_argument("--gains-db", default="0", metavar="DB,...",

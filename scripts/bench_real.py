@@ -24,10 +24,12 @@ set too low (docs/levers.md 26 and 27).
 Recipes (`--recipes`): `recipe` is the default recipe; `real_negatives` adds the train
 side's real speech and other words as negatives, and its noise and speech as
 backgrounds; `embedding` and `embedding_real_negatives` are the same two over the speech
-embedding frontend (configs/embedding.yaml); `fused` is `recipe` and
+embedding frontend (configs/embedding.yaml), and `embedding_debian_speech` adds the
+real voices of two Debian packages as negatives; `fused` is `recipe` and
 `embedding_real_negatives` fused into one model (`wakeword fuse`), its threshold
 calibrated on the calibrate side's real speech, noise and other words;
-`fused_real_negatives` fuses `real_negatives` with it instead. Results of earlier runs stay in
+`fused_real_negatives` fuses `real_negatives` with it instead, and
+`fused_debian_speech` `embedding_debian_speech`. Results of earlier runs stay in
 results.json and the report: a run replaces only the rows it measured. Folds train a fixed number of epochs (`--epochs`, no time cap) on
 `--examples` examples, so a busy day changes the time, not the model.
 Everything lands in build/real and every step resumes.
@@ -66,17 +68,25 @@ WORDS = {"computer": "computer", "smart_mirror": "smart mirror", "snowboy": "sno
 # are the only real speech there is.
 EVAL_SHARE = {"words": 0.5, "speech": 0.6, "noise": 0.5}
 ENGINE = "real"
-# Recipe name: (its base config, whether it trains on the train side's real recordings).
+# Recipe name: (its base config, what it trains on beyond the default recipe's clips):
+# "train_side", the train side's real speech, other words (negatives) and noise and speech
+# (backgrounds); "debian_speech", the real voices of Debian's klettres-data and
+# ktuberling-data (DEBIAN_SPEECH) as negatives.
 RECIPES = {
-    "recipe": ("activate.yaml", False),
-    "real_negatives": ("activate.yaml", True),
-    "embedding": ("embedding.yaml", False),
-    "embedding_real_negatives": ("embedding.yaml", True),
+    "recipe": ("activate.yaml", ()),
+    "real_negatives": ("activate.yaml", ("train_side",)),
+    "embedding": ("embedding.yaml", ()),
+    "embedding_real_negatives": ("embedding.yaml", ("train_side",)),
+    "embedding_debian_speech": ("embedding.yaml", ("train_side", "debian_speech")),
 }
+# Letters, syllables and object words said by about 45 people in 23 languages (84 min;
+# scripts/setup.sh installs them): real speech that ../shared/real does not hold.
+DEBIAN_SPEECH = (Path("/usr/share/klettres"), Path("/usr/share/ktuberling/sounds"))
 # Fused recipes (`wakeword fuse`): the folds of their members, scored as one model and
 # calibrated at CALIBRATION_FA_PER_HOUR on the calibrate side's real speech, noise and the
 # other words (never the word's own recordings), played at the SPEECH_GAINS_DB levels.
-FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives")}
+FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives"),
+         "fused_debian_speech": ("recipe", "embedding_debian_speech")}
 CALIBRATION_FA_PER_HOUR = 0.5
 # The DET plot's recipes (all of them would be more lines than colours): before and after.
 PLOTTED = ("recipe", "fused")
@@ -146,13 +156,19 @@ def fold_config(word: str, recipe: str, args) -> Path:
 def recipe_inputs(word: str, recipe: str) -> list[str]:
     clips = BUILD / word / "clips"
     inputs = ["--positives", str(clips / "positives"), "--negatives", str(clips / "negatives")]
-    if RECIPES[recipe][1]:
+    extras = RECIPES[recipe][1]
+    if "train_side" in extras:
         train = BUILD / "split" / "train"
         for other in WORDS:
             if other != word:
                 inputs += ["--negatives", str(train / "negatives" / other)]
         inputs += ["--negatives", str(train / "negatives" / "speech"),
                    "--backgrounds", str(train / "noise"), "--backgrounds", str(train / "negatives" / "speech")]
+    if "debian_speech" in extras:
+        missing = [str(d) for d in DEBIAN_SPEECH if not d.is_dir()]
+        if missing:
+            sys.exit(f"bench_real: {recipe} needs {', '.join(missing)}: run scripts/setup.sh (Debian's klettres-data, ktuberling-data)")
+        inputs += [arg for d in DEBIAN_SPEECH for arg in ("--negatives", str(d))]
     return inputs
 
 

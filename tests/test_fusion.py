@@ -18,7 +18,7 @@ from wakeword.detection import detect_events
 from wakeword.evaluation import DEFAULT_THRESHOLDS
 from wakeword.model import WakewordModel, save_model, score_offline
 from wakeword.modelfile import FusedModel, load_model, write_fused_model
-from wakeword.scoring import StreamingScorer
+from wakeword.scoring import StreamingScorer, fuse_scores
 
 
 def _model(path, config: Config, seed: int):
@@ -37,14 +37,38 @@ def pair(tmp_path_factory):
     return mel, emb, where / "pair.npz"
 
 
-def test_a_fused_score_is_the_mean_of_each_member_pooled_onto_the_slowest_steps(pair, speech):
+def test_a_fused_score_is_the_mean_log_odds_of_each_member_pooled_onto_the_slowest_steps(pair, speech):
     mel, emb, fused = (load_model(p) for p in pair)
     assert isinstance(fused, FusedModel) and fused.frontend == "mel+speech_embedding" and fused.threshold == 0.6
     fine, coarse, both = score_offline([mel], speech), score_offline([emb], speech), score_offline([fused], speech)
     np.testing.assert_array_equal(both.times, coarse.times)
     spans = np.searchsorted(fine.times, coarse.times, side="right")
     pooled = [fine.values[a:b, 0].max() for a, b in zip([0, *spans[:-1]], spans)]
-    np.testing.assert_allclose(both.values[:, 0], (coarse.values[:, 0] + pooled) / 2, atol=1e-6)
+    logit = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731
+    mean_logit = (logit(coarse.values[:, 0].astype(np.float64)) + logit(np.array(pooled, dtype=np.float64))) / 2
+    np.testing.assert_allclose(both.values[:, 0], 1 / (1 + np.exp(-mean_logit)), atol=1e-6)
+
+
+def test_one_sure_member_carries_a_hesitant_one_and_certainty_stays_finite():
+    # The mean of probabilities would cap the first row at 0.65.
+    fused = fuse_scores(np.array([[0.999, 0.3], [0.5, 0.5], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], dtype=np.float32))
+    assert fused[0] > 0.9 and fused[1] == pytest.approx(0.5) and fused[2] == pytest.approx(0.5)
+    assert 0.999 < fused[3] < 1 and 0 < fused[4] < 0.001 and fused.dtype == np.float32
+
+
+def test_a_fused_file_of_the_older_rule_is_refused_in_one_line(pair, tmp_path):
+    import zipfile
+    old = tmp_path / "old.npz"
+    with zipfile.ZipFile(pair[2]) as src, zipfile.ZipFile(old, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "meta.json":
+                meta = json.loads(data)
+                del meta["fusion"]
+                data = json.dumps(meta)
+            dst.writestr(name, data)
+    run = wakeword("info", str(old))
+    assert run.returncode != 0 and "another rule (the mean of probabilities)" in one_line_error(run)
 
 
 def test_a_fused_model_streams_its_offline_scores_in_any_chunking(pair, speech):

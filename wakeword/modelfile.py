@@ -39,8 +39,11 @@ FORMAT = "wakeword-model"
 # Bump when a change to features or model makes old files give different scores.
 FORMAT_VERSION = 1
 META = "meta.json"
-# meta.json "kind" of a fused model file (a plain model file has none).
+# meta.json "kind" of a fused model file (a plain model file has none), and its "fusion":
+# how the members' scores become one (`scoring.fuse_scores`). Files from before the
+# field averaged probabilities, so their thresholds mean something else.
 FUSED = "fused"
+FUSION = "logit_mean"
 # The feature frontend every file before the field existed used.
 DEFAULT_FRONTEND = "mel"
 
@@ -73,7 +76,7 @@ class LoadedModel:
 
 @dataclass(eq=False)
 class FusedModel:
-    """Models of one phrase, each on its own frontend, scored as the mean of their scores.
+    """Models of one phrase, each on its own frontend, scored as one (the mean of their log-odds).
 
     Two models that err on different things make a better detector than either: a
     log-mel model trained on synthetic voices and one over a speech embedding learnt
@@ -113,8 +116,8 @@ ScoredModel = LoadedModel | FusedModel
 def write_fused_model(path: str | Path, member_files: Sequence[str | Path], threshold: float, calibration: dict[str, Any] | None = None) -> None:
     """A fused model file: the members' files inside it, whole, and the fused threshold (atomically)."""
     members = [Path(p).read_bytes() for p in member_files]
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": FUSED, "wakeword_version": __version__,
-            "threshold": float(threshold), "members": [f"members/{k}.npz" for k in range(len(members))],
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": FUSED, "fusion": FUSION,
+            "wakeword_version": __version__, "threshold": float(threshold), "members": [f"members/{k}.npz" for k in range(len(members))],
             "calibration": calibration or {}}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
@@ -195,6 +198,11 @@ def _read_model(path: Path, data: bytes, inside: Path | None = None) -> ScoredMo
                 raise ModelFileError(f"{shown} is not a wakeword model file")
             check_format_version(meta, path)
             if meta.get("kind") == FUSED and inside is None:
+                if meta.get("fusion") != FUSION:
+                    raise ModelFileError(
+                        f"{path} fuses its members by another rule ({meta.get('fusion', 'the mean of probabilities')}), "
+                        f"so its threshold does not fit this wakeword's: fuse them again (`unzip -d DIR {path.name}` "
+                        "gives them as DIR/members/*.npz, then `wakeword fuse`)")
                 members = [_read_model(Path(n), archive.read(n), inside=path) for n in meta["members"]]
                 try:
                     return FusedModel(members, float(meta["threshold"]), {k: v for k, v in meta.items() if k != "members"}, path)

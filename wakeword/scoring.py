@@ -60,8 +60,8 @@ class ScoringPlan:
     model's members over different frontends), the output steps are those of the line
     with the longest step, and every other line's scores are pooled onto them: the
     maximum over each output step's span (previous output step's end, its end], or the
-    latest score when a span holds none. Each output column is then the mean of its
-    model's networks. A step ends once its audio is in, so when an output step ends
+    latest score when a span holds none. Each output column is then its model's
+    networks fused (`fuse_scores`). A step ends once its audio is in, so when an output step ends
     every other line has already produced all the steps the span needs: streaming never
     waits, and offline scoring (one push of everything) gives the same numbers.
     """
@@ -96,8 +96,24 @@ class ScoringPlan:
         if len(self.models) == len(self.leaves):
             scores = columns
         else:
-            scores = np.stack([columns[:, self.owner == i].mean(axis=1) for i in range(len(self.models))], axis=1)
+            scores = np.stack([fuse_scores(columns[:, self.owner == i]) for i in range(len(self.models))], axis=1)
         return Scores(times=ends / self.sample_rate, values=scores)
+
+
+# Log-odds stay finite: a float32 sigmoid reaches 0 and 1 exactly.
+_EDGE = 1e-7
+
+
+def fuse_scores(probabilities: np.ndarray) -> np.ndarray:
+    """Members' scores (steps, members) to one per step: the probability of their mean log-odds.
+
+    Unlike the mean of probabilities, which caps a pair at 0.5 while one member says 0, a
+    member that is sure can carry one that hesitates. On the real streams the pair caught
+    54.8 % of people at 1 FA/h against the mean's 50.0 %, at no synthetic cost
+    (docs/levers.md 27).
+    """
+    p = np.clip(probabilities.astype(np.float64), _EDGE, 1 - _EDGE)
+    return sigmoid(np.mean(np.log(p) - np.log1p(-p), axis=1)).astype(np.float32)
 
 
 class _Pooler:

@@ -13,10 +13,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "fuse",
         help="fuse models of one phrase (e.g. a log-mel and a speech-embedding one) into one model file",
         description="Write one model file that runs every given model on its own frontend and scores the mean of "
-                    "their scores on the slowest one's time line: models that err on different things make a better "
-                    "detector together (docs/levers.md 26). The fused threshold is calibrated on audio that holds "
+                    "their log-odds on the slowest one's time line: models that err on different things make a better "
+                    "detector together (docs/levers.md 26, 27). The fused threshold is calibrated on audio that holds "
                     "no phrase (--calibrate: the lowest threshold with at most --false-accepts-per-hour there), "
-                    "or given (--threshold); without either it is the mean of the members' thresholds.",
+                    "or given (--threshold); without either it is the members' thresholds fused by the same rule.",
         epilog="example:\n  wakeword fuse runs/mel/model.npz runs/embedding/model.npz --out pair.npz \\\n"
                "      --calibrate recordings/tv-evening.flac --false-accepts-per-hour 0.5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from ..audio import load_audio
     from ..evaluation import calibrate_threshold
     from ..modelfile import FusedModel, load_single_model, write_fused_model
-    from ..scoring import StreamingScorer
+    from ..scoring import StreamingScorer, fuse_scores
 
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise ConfigError(f"--threshold must be in (0, 1), not {args.threshold:g}")
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--gains-db must be comma-separated numbers, not {args.gains_db!r}") from None
     members = [load_single_model(p, "fusing") for p in args.models]
     try:
-        fused = FusedModel(members, float(np.mean([m.threshold for m in members])))
+        fused = FusedModel(members, float(fuse_scores(np.array([[m.threshold for m in members]]))[0]))
     except ValueError as exc:
         raise ConfigError(f"cannot fuse {', '.join(args.models)}: {exc}") from None
     calibration = {}
@@ -73,5 +73,5 @@ def run(args: argparse.Namespace) -> int:
     write_fused_model(args.out, args.models, fused.threshold, calibration)
     print(f"{args.out}: {fused.phrase!r} from {len(members)} models ({fused.frontend}), threshold {fused.threshold:.4g}"
           + (f", calibrated on {calibration['hours']:.2f} h" if calibration else "" if args.threshold is not None
-             else " (the members' mean: uncalibrated, see --calibrate)"))
+             else " (the members' thresholds fused: uncalibrated, see --calibrate)"))
     return 0

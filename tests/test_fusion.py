@@ -112,6 +112,9 @@ def test_calibration_sets_the_lowest_threshold_within_the_false_accept_budget(pa
     lower = [t for t in DEFAULT_THRESHOLDS if t < fused.threshold]
     assert not lower or fires(max(lower)) > 60 * hours  # the lowest that keeps the budget
     assert fused.metadata["calibration"]["gains_db"] == [-6.0, 0.0]
+    shown = wakeword("info", str(out)).stdout
+    assert "logit_mean" in shown and "at gains [-6.0, 0.0] dB, at most 60.0 FA/h" in shown
+    assert [line.split()[2] for line in shown.splitlines() if line.startswith("member ")] == ["mel,", "speech_embedding,"]
     bad = wakeword("fuse", str(pair[0]), str(pair[1]), "--out", str(out), "--calibrate", str(wav), "--gains-db", "loud")
     assert "--gains-db must be comma-separated numbers" in one_line_error(bad)
 

@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..modelfile import bundled_model_path, load_model
+    from ..modelfile import FusedModel, bundled_model_path, load_model
     from ..scoring import members
     from ..streaming_model import count_parameters
 
@@ -38,9 +38,20 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
     else:
-        for key in ("path", "phrase", "threshold", "parameters", "frontend", "wakeword_version", "torch_version", "format_version",
-                    "data_manifest_sha256"):
+        if isinstance(loaded, FusedModel):  # what made it lives in its members
+            keys = ("path", "phrase", "threshold", "parameters", "frontend", "fusion", "wakeword_version", "format_version")
+        else:
+            keys = ("path", "phrase", "threshold", "parameters", "frontend", "wakeword_version", "torch_version", "format_version",
+                    "data_manifest_sha256")
+        for key in keys:
             print(f"{key:22} {info.get(key)}")
+        if isinstance(loaded, FusedModel):
+            c = info.get("calibration") or {}
+            print(f"{'calibration':22} " + (f"{c['hours']} h of audio at gains {c['gains_db']} dB, at most {c['false_accepts_per_hour']} FA/h"
+                                             if c else "none (a given threshold, or the members' fused)"))
+            for k, m in enumerate(loaded.members):
+                print(f"{f'member {k}':22} {m.frontend}, threshold {m.threshold:.4g}, {count_parameters(m.weights)} parameters, "
+                      f"data {str(m.metadata.get('data_manifest_sha256'))[:12]}")
         metrics = info.get("metrics", {})
         width = max(map(len, metrics), default=0)
         for key, value in metrics.items():

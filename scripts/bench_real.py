@@ -153,17 +153,20 @@ def fold_config(word: str, recipe: str, args) -> Path:
         "synth": {"n_examples": args.examples}, "train": {"epochs": args.epochs, "max_minutes": 0}})
 
 
+def real_folders(side: str, word: str) -> tuple[Path, Path, list[Path]]:
+    """A side's real speech, its noise, and the other words' recordings (never `word`'s own)."""
+    where = BUILD / "split" / side
+    return where / "negatives" / "speech", where / "noise", [where / "negatives" / other for other in WORDS if other != word]
+
+
 def recipe_inputs(word: str, recipe: str) -> list[str]:
     clips = BUILD / word / "clips"
     inputs = ["--positives", str(clips / "positives"), "--negatives", str(clips / "negatives")]
     extras = RECIPES[recipe][1]
     if "train_side" in extras:
-        train = BUILD / "split" / "train"
-        for other in WORDS:
-            if other != word:
-                inputs += ["--negatives", str(train / "negatives" / other)]
-        inputs += ["--negatives", str(train / "negatives" / "speech"),
-                   "--backgrounds", str(train / "noise"), "--backgrounds", str(train / "negatives" / "speech")]
+        speech, noise, others = real_folders("train", word)
+        inputs += [arg for other in others for arg in ("--negatives", str(other))]
+        inputs += ["--negatives", str(speech), "--backgrounds", str(noise), "--backgrounds", str(speech)]
     if "debian_speech" in extras:
         missing = [str(d) for d in DEBIAN_SPEECH if not d.is_dir()]
         if missing:
@@ -177,8 +180,8 @@ def fused_fold(word: str, recipe: str, args) -> Path:
     out = BUILD / word / recipe / "model.npz"
     if not out.exists():
         members = [train_fold(word, m, fold_config(word, m, args)) for m in FUSED[recipe]]
-        side = BUILD / "split" / "calibrate"
-        folders = [side / "negatives" / "speech", side / "noise", *(side / "negatives" / other for other in WORDS if other != word)]
+        speech, noise, others = real_folders("calibrate", word)
+        folders = [speech, noise, *others]
         calibration = [f for folder in folders for f in sorted(folder.glob("*.flac"))]
         run("wakeword", "fuse", *map(str, members), "--out", str(out), "--calibrate", *map(str, calibration),
             "--false-accepts-per-hour", str(CALIBRATION_FA_PER_HOUR), f"--gains-db={','.join(f'{g:g}' for g in SPEECH_GAINS_DB)}")
@@ -201,17 +204,14 @@ def real_stream(word: str, stream_config: Path) -> Path:
     prefix = BUILD / word / "stream_real"
     if prefix.with_suffix(".json").exists():
         return prefix
-    evals = BUILD / "split" / "eval"
-    positives = evals / "positives" / word
+    positives = BUILD / "split" / "eval" / "positives" / word
     n = len(list(positives.glob("*.flac")))
     minutes = max(60.0, n * (np.mean(STREAM["stream_positive_every_s"]) + 10.0) / 60)
     heldout = yaml.safe_load((ROOT / "configs" / "activate.yaml").read_text())["synth"]["heldout_voices"]
-    negatives = ["--negatives", str(evals / "negatives" / "speech"), "--negatives", str(BUILD / word / "clips" / "negatives")]
-    for other in WORDS:
-        if other != word:
-            negatives += ["--negatives", str(evals / "negatives" / other)]
+    speech, noise, others = real_folders("eval", word)
+    negatives = [arg for folder in (speech, BUILD / word / "clips" / "negatives", *others) for arg in ("--negatives", str(folder))]
     run("synth", "stream", "--config", str(stream_config), "--positives", str(positives), *negatives,
-        "--backgrounds", str(evals / "noise"), "--backgrounds", str(evals / "negatives" / "speech"),
+        "--backgrounds", str(noise), "--backgrounds", str(speech),
         "--voices", ",".join([f"{ENGINE}:*", *heldout]), "--each-positive-once",
         "--minutes", f"{minutes:.1f}", "--out", str(prefix), "--quiet")
     return prefix

@@ -38,14 +38,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
     else:
-        if isinstance(loaded, FusedModel):  # what made it lives in its members
+        fused = isinstance(loaded, FusedModel)
+        if fused:  # what made it lives in its members
             keys = ("path", "phrase", "threshold", "parameters", "frontend", "fusion", "wakeword_version", "format_version")
         else:
             keys = ("path", "phrase", "threshold", "parameters", "frontend", "wakeword_version", "torch_version", "format_version",
                     "data_manifest_sha256")
         for key in keys:
             print(f"{key:22} {info.get(key)}")
-        if isinstance(loaded, FusedModel):
+        if fused:
             c = info.get("calibration") or {}
             print(f"{'calibration':22} " + (f"{c['hours']} h of audio at gains {c['gains_db']} dB, at most {c['false_accepts_per_hour']} FA/h"
                                              if c else "none (a given threshold, or the members' fused)"))

@@ -71,14 +71,20 @@ ENGINE = "real"
 # Recipe name: (its base config, what it trains on beyond the default recipe's clips):
 # "train_side", the train side's real speech, other words (negatives) and noise and speech
 # (backgrounds); "debian_speech", the real voices of Debian's klettres-data and
-# ktuberling-data (DEBIAN_SPEECH) as negatives.
+# ktuberling-data (DEBIAN_SPEECH) as negatives; "kokoro", Kokoro's neural voices
+# (`synth speak --engines kokoro`, KOKORO_CLIPS) as positives and negatives.
 RECIPES = {
     "recipe": ("activate.yaml", ()),
     "real_negatives": ("activate.yaml", ("train_side",)),
     "embedding": ("embedding.yaml", ()),
     "embedding_real_negatives": ("embedding.yaml", ("train_side",)),
     "embedding_debian_speech": ("embedding.yaml", ("train_side", "debian_speech")),
+    "kokoro": ("activate.yaml", ("kokoro",)),
+    "embedding_kokoro": ("embedding.yaml", ("train_side", "kokoro")),
 }
+# Kokoro clips beside the default recipe's 1,500 + 3,000: with engine_balance 0.5 about a
+# fifth of the drawn phrases.
+KOKORO_CLIPS = {"positives": 300, "negatives": 600}
 # Letters, syllables and object words said by about 45 people in 23 languages (84 min;
 # scripts/setup.sh installs them): real speech that ../shared/real does not hold.
 DEBIAN_SPEECH = (Path("/usr/share/klettres"), Path("/usr/share/ktuberling/sounds"))
@@ -86,7 +92,8 @@ DEBIAN_SPEECH = (Path("/usr/share/klettres"), Path("/usr/share/ktuberling/sounds
 # calibrated at CALIBRATION_FA_PER_HOUR on the calibrate side's real speech, noise and the
 # other words (never the word's own recordings), played at the SPEECH_GAINS_DB levels.
 FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives"),
-         "fused_debian_speech": ("recipe", "embedding_debian_speech")}
+         "fused_debian_speech": ("recipe", "embedding_debian_speech"), "fused_kokoro": ("kokoro", "embedding_real_negatives"),
+         "fused_kokoro_both": ("kokoro", "embedding_kokoro")}
 CALIBRATION_FA_PER_HOUR = 0.5
 # The DET plot's recipes (all of them would be more lines than colours): before and after.
 PLOTTED = ("recipe", "fused")
@@ -172,6 +179,12 @@ def recipe_inputs(word: str, recipe: str) -> list[str]:
         if missing:
             sys.exit(f"bench_real: {recipe} needs {', '.join(missing)}: run scripts/setup.sh (Debian's klettres-data, ktuberling-data)")
         inputs += [arg for d in DEBIAN_SPEECH for arg in ("--negatives", str(d))]
+    if "kokoro" in extras:
+        kokoro = BUILD / word / "clips_kokoro"
+        for kind, count in KOKORO_CLIPS.items():
+            run("synth", "speak", WORDS[word], *(["--negatives"] if kind == "negatives" else []), "--engines", "kokoro",
+                "--count", str(count), "--out", str(kokoro / kind))
+        inputs += ["--positives", str(kokoro / "positives"), "--negatives", str(kokoro / "negatives")]
     return inputs
 
 

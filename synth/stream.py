@@ -75,7 +75,7 @@ def _events(rng: np.random.Generator, mixer: Mixer, scenes: list[Scene], total: 
     next_positive = int(rng.uniform(*s.stream_positive_every_s) * rate)
     scene = 0
     while True:
-        positive = t >= next_positive and deck != []
+        positive = t >= next_positive and bool(pools.positives) and deck != []
         if positive and deck is not None:
             clip: Clip = pools.positives[deck.pop()]
         else:
@@ -123,7 +123,9 @@ def heldout_pools(inputs: Inputs, patterns: Sequence[str]) -> Pools:
             )
         return chosen
 
-    return Pools(pick(inputs.positives, "positive"), pick(inputs.negatives, "negative"), inputs.recordings, inputs.impulse_responses)
+    # No positives at all is a stream without the phrase: audio a threshold is calibrated on.
+    positives = pick(inputs.positives, "positive") if inputs.positives else []
+    return Pools(positives, pick(inputs.negatives, "negative"), inputs.recordings, inputs.impulse_responses)
 
 
 def write_stream(
@@ -141,6 +143,8 @@ def write_stream(
         raise DataError("no held-out voices: set synth.heldout_voices in the config or pass --voices")
     if minutes <= 0:
         raise DataError("--minutes must be positive")
+    if each_positive_once and not inputs.positives:
+        raise DataError("--each-positive-once needs --positives: there is no positive clip to say")
     prefix = Path(prefix)
     # Vocoded and re-timed voices are training devices; the stream is spoken by the engines' own voices.
     natural = replace(config, synth=replace(config.synth, vocoder_prob=0.0, uneven_tempo_prob=0.0))

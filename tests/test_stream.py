@@ -103,6 +103,23 @@ def test_each_positive_once_says_every_clip_exactly_once(clip_folders, stream, t
     assert "of the 4 positive clips fit in 0.25 min" in short.stderr
 
 
+def test_stream_without_positives_never_says_the_phrase(clip_folders, stream, tmp_path):
+    """Audio to calibrate a threshold on: the same scenes and negatives, no positive, and
+    a truth that `wakeword eval` reads; dealing each positive once needs some."""
+    config = stream.parent.parent / "config.yaml"
+    args = ["stream", "--config", str(config), "--negatives", str(clip_folders["negatives"]), "--quiet"]
+    proc = synth(*args, "--minutes", "0.5", "--out", str(tmp_path / "calib"))
+    assert proc.returncode == 0, proc.stderr
+    assert "0 positives" in proc.stdout
+    truth = Truth.load(tmp_path / "calib.json")
+    assert truth.positives == [] and len(truth.negatives) >= 3 and truth.duration_s == pytest.approx(30.0)
+    assert sf.info(str(tmp_path / "calib.wav")).duration == pytest.approx(30.0)
+
+    once = synth(*args, "--each-positive-once", "--out", str(tmp_path / "once"))
+    assert once.returncode != 0 and once.stderr.count("\n") == 1
+    assert "--each-positive-once needs --positives" in once.stderr and not (tmp_path / "once.wav").exists()
+
+
 def test_stream_without_heldout_voices_says_what_to_do(clip_folders, tmp_path):
     (tmp_path / "c.yaml").write_text("synth: {clip_s: 3.0}\n")
     proc = synth("stream", "--config", str(tmp_path / "c.yaml"), "--positives", str(clip_folders["positives"]),

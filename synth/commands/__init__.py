@@ -6,11 +6,12 @@ import argparse
 import sys
 
 
-def add_input_options(p: argparse.ArgumentParser, recipe_help: str) -> None:
-    """--config and the clip, background and room folders that `generate` and `stream` mix."""
+def add_input_options(p: argparse.ArgumentParser, recipe_help: str, positives_help: str = "") -> None:
+    """--config and the clip, background and room folders that `generate` and `stream` mix;
+    with `positives_help` (what leaving --positives out means) they are optional."""
     p.add_argument("--config", required=True, help=recipe_help)
-    p.add_argument("--positives", required=True, action="append", metavar="DIR",
-                   help="clip folder of the phrase (synth speak PHRASE, synth record PHRASE); repeatable")
+    p.add_argument("--positives", required=not positives_help, action="append", default=[], metavar="DIR",
+                   help="clip folder of the phrase (synth speak PHRASE, synth record PHRASE); repeatable" + positives_help)
     p.add_argument("--negatives", required=True, action="append", metavar="DIR",
                    help="clip folder of confusables and other speech (synth speak --negatives, synth record --negatives); repeatable")
     p.add_argument("--backgrounds", action="append", default=[], metavar="DIR",

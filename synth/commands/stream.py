@@ -26,6 +26,8 @@ examples:
       --negatives clips/negatives --minutes 60 --out eval/stream
   synth stream --config configs/activate.yaml --positives clips/positives \\
       --negatives clips/negatives --voices 'festival:*' --minutes 10 --out eval/festival
+  synth stream --config configs/activate.yaml --negatives my/speech --voices 'user:*' \\
+      --backgrounds my/rooms --minutes 120 --out calib/no-phrase     # no positives
 """
 
 
@@ -37,7 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_input_options(p, "YAML recipe: levels, SNRs, augmentation and synth.heldout_voices")
+    add_input_options(p, "YAML recipe: levels, SNRs, augmentation and synth.heldout_voices",
+                      positives_help="; without it the stream never says the phrase: audio to calibrate a "
+                                     "threshold on (wakeword fuse --calibrate PREFIX.wav)")
     p.add_argument("--minutes", type=float, default=60.0, help="length of the recording (default: %(default)s)")
     p.add_argument("--voices", metavar="PATTERNS",
                    help="comma-separated ENGINE:VOICE glob patterns of the voices that speak (default: synth.heldout_voices)")

@@ -96,7 +96,7 @@ DEBIAN_SPEECH = (Path("/usr/share/klettres"), Path("/usr/share/ktuberling/sounds
 # calibrate side: its speech and the other words' recordings (never the word's own), over
 # its noise and speech and generated backgrounds at 5-20 dB SNR, some through rooms, for
 # CALIBRATION_MINUTES and without the phrase. Clean clips at three levels (1.1 h) set
-# thresholds that fired 9.4 times an hour on the real streams (docs/levers.md 27, 29).
+# thresholds that fired 9.4 times an hour on the real streams (docs/levers.md 27).
 FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives"),
          "fused_debian_speech": ("recipe", "embedding_debian_speech"), "fused_kokoro": ("kokoro", "embedding_real_negatives"),
          "fused_kokoro_both": ("kokoro", "embedding_kokoro")}

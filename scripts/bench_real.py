@@ -103,8 +103,8 @@ FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives"
 CALIBRATION_FA_PER_HOUR = 0.5
 CALIBRATION_MINUTES = 120.0
 CALIBRATION_SEED = 4321  # not the real stream's: other scenes and generated backgrounds
-# The DET plot's recipes (all of them would be more lines than colours): before and after.
-PLOTTED = ("recipe", "fused")
+# The DET plot's recipes (all of them would be more lines than colours): before and the two pairs.
+PLOTTED = ("recipe", "fused", "fused_kokoro")
 # The real stream: the recordings as they were said (no speed or pitch change), 5-20 dB
 # SNR, a positive every 12-24 s so that each word's ~200 held-out recordings fill an hour.
 STREAM = {"speed": [1.0, 1.0], "pitch_semitones": [0.0, 0.0], "snr_db": [5.0, 20.0], "clipping_prob": 0.0,
@@ -325,6 +325,7 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=4000, help="examples per fold dataset (default %(default)s)")
     parser.add_argument("--epochs", type=int, default=8, help="epochs per fold, no time cap (default %(default)s)")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "det_real.png")
+    parser.add_argument("--report-only", action="store_true", help="print the report and plot from results.json and the saved scores; run nothing")
     args = parser.parse_args()
     if not (REAL / "INDEX.tsv").exists():
         sys.exit(f"bench_real: no real recordings at {REAL} (../shared/real beside the checkout, or WAKEWORD_REAL); "
@@ -338,7 +339,7 @@ def main() -> int:
     counts = split()
     speech = speech_audio()
     rows, curves = [], {}
-    for word in words:
+    for word in [] if args.report_only else words:
         print(f"bench_real: {word}", file=sys.stderr, flush=True)
         fold = fold_config(word, "recipe", args)
         stream_config = write_yaml(BUILD / word / "stream.yaml", {"extends": "recipe.yaml", "synth": STREAM})
@@ -358,7 +359,10 @@ def main() -> int:
     rows = merged_results(rows)
     curves = {**saved_curves(rows), **curves}
     curves = {name: c for name, c in curves.items() if name.rsplit(", ", 1)[1] in PLOTTED}
-    plot_det(args.plot, curves, title="Real people: the default recipe and the fused pair (fold budget)")
+    if curves:
+        plot_det(args.plot, curves, title="Real people: the default recipe and the fused pairs (fold budget)")
+    else:
+        print(f"bench_real: no DET plot: none of {', '.join(PLOTTED)} has been run", file=sys.stderr)
 
     print(f"Real recordings: `{REAL}` split once by speaker (LibriSpeech) or file (wake words, no speaker ids): "
           + "; ".join(f"{side}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())) for side, c in sorted(counts.items())) + ".\n")

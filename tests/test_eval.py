@@ -18,6 +18,7 @@ from detect_fixtures import LOUD, MEDIUM, burst_wav, energy_model, one_line_erro
 from wakeword.config import DetectorConfig
 from wakeword.detection import detect_events
 from wakeword.evaluation import Truth, best_at_false_accept_rate, match_events, sweep
+from wakeword.plots import plot_det
 
 DURATION_S = 40.0
 # Positive phrases (LOUD), ordinary speech and confusables (MEDIUM), and a MEDIUM burst
@@ -154,3 +155,9 @@ def test_sweep_finds_an_operating_point_between_two_close_scores():
     best = best_at_false_accept_rate(sweep(times, scores, truth, DetectorConfig(smoothing_steps=1, patience_steps=1)), 1.0)
     assert best.recall == 1.0 and best.false_accepts == 0
     assert 0.9880 < best.threshold <= 0.9889
+
+
+def test_a_det_plot_of_nothing_is_refused_and_writes_no_file(tmp_path):
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plot_det(tmp_path / "det.png", {"a model": []})
+    assert not (tmp_path / "det.png").exists()

@@ -26,6 +26,8 @@ def plot_det(
     from matplotlib.figure import Figure
 
     results = [r for curve in curves.values() for r in curve] + list((points or {}).values())
+    if not results:
+        raise ValueError("nothing to plot: no curve has a point and no operating point is given")
     hours = min(r.hours for r in results)
     resolution = 1.0 / hours
 

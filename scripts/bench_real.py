@@ -33,7 +33,8 @@ fuses `real_negatives` with it instead, and `fused_debian_speech`
 `embedding_debian_speech`. `kokoro` and `embedding_kokoro` add Kokoro's neural voices
 to `recipe` and `embedding_real_negatives`, and `fused_kokoro` and `fused_kokoro_both`
 fuse them as `fused` does. Results of earlier runs stay in
-results.json and the report: a run replaces only the rows it measured. Folds train a fixed number of epochs (`--epochs`, no time cap) on
+results.json and the report: a run replaces only the rows it measured, and `--report-only`
+prints the report again from them. Folds train a fixed number of epochs (`--epochs`, no time cap) on
 `--examples` examples, so a busy day changes the time, not the model.
 Everything lands in build/real and every step resumes.
 """
@@ -103,8 +104,9 @@ FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives"
 CALIBRATION_FA_PER_HOUR = 0.5
 CALIBRATION_MINUTES = 120.0
 CALIBRATION_SEED = 4321  # not the real stream's: other scenes and generated backgrounds
-# The DET plot's recipes (all of them would be more lines than colours): before and the two pairs.
-PLOTTED = ("recipe", "fused", "fused_kokoro")
+# The DET plot's recipes (all of them would be more lines than colours): the default
+# recipe, the first fused pair and the best one so far (docs/levers.md 30).
+PLOTTED = ("recipe", "fused", "fused_kokoro_both")
 # The real stream: the recordings as they were said (no speed or pitch change), 5-20 dB
 # SNR, a positive every 12-24 s so that each word's ~200 held-out recordings fill an hour.
 STREAM = {"speed": [1.0, 1.0], "pitch_semitones": [0.0, 0.0], "snr_db": [5.0, 20.0], "clipping_prob": 0.0,

@@ -320,6 +320,30 @@ def saved_curves(rows: list[dict]) -> dict[str, list]:
     return curves
 
 
+def measure(words: list[str], recipes: list[str], args) -> tuple[list[dict], dict[str, list]]:
+    """Each word's clips, streams and recipe folds (each step resumes), scored: report rows and real-stream DET curves."""
+    speech = speech_audio()
+    rows, curves = [], {}
+    for word in words:
+        print(f"bench_real: {word}", file=sys.stderr, flush=True)
+        fold = fold_config(word, "recipe", args)
+        stream_config = write_yaml(BUILD / word / "stream.yaml", {"extends": "recipe.yaml", "synth": STREAM})
+        run(str(ROOT / "scripts" / "speak_clips.sh"), WORDS[word], str(BUILD / word / "clips"))
+        real, synthetic = real_stream(word, stream_config), synthetic_stream(word, fold)
+        for recipe in recipes:
+            model = fused_fold(word, recipe, args, stream_config) if recipe in FUSED else train_fold(word, recipe, fold_config(word, recipe, args))
+            scores_dir = BUILD / word / recipe
+            real_report, real_curve = evaluate(model, real, scores_dir / "real.scores.npz")
+            synth_report, synth_curve = evaluate(model, synthetic, scores_dir / "synthetic.scores.npz")
+            fa, hours = speech_false_accepts(model, speech)
+            curves[f"{WORDS[word]}, {recipe}"] = real_curve
+            rows.append({"word": WORDS[word], "recipe": recipe, "threshold": load_model(model).threshold,
+                         "real": {b: at_budget(real_curve, b) for b in BUDGETS}, "synthetic": {b: at_budget(synth_curve, b) for b in BUDGETS},
+                         "real_report": real_report, "synth_report": synth_report, "speech_fa": fa, "speech_hours": hours,
+                         "real_hours": Truth.load(real.with_suffix(".json")).duration_s / 3600})
+    return rows, curves
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", default=",".join([*RECIPES, *FUSED]), help=f"comma-separated, of {', '.join([*RECIPES, *FUSED])}")
@@ -339,28 +363,11 @@ def main() -> int:
         sys.exit(f"bench_real: unknown recipe or word {', '.join(unknown)}")
 
     counts = split()
-    speech = speech_audio()
-    rows, curves = [], {}
-    for word in [] if args.report_only else words:
-        print(f"bench_real: {word}", file=sys.stderr, flush=True)
-        fold = fold_config(word, "recipe", args)
-        stream_config = write_yaml(BUILD / word / "stream.yaml", {"extends": "recipe.yaml", "synth": STREAM})
-        run(str(ROOT / "scripts" / "speak_clips.sh"), WORDS[word], str(BUILD / word / "clips"))
-        real, synthetic = real_stream(word, stream_config), synthetic_stream(word, fold)
-        for recipe in recipes:
-            model = fused_fold(word, recipe, args, stream_config) if recipe in FUSED else train_fold(word, recipe, fold_config(word, recipe, args))
-            scores_dir = BUILD / word / recipe
-            real_report, real_curve = evaluate(model, real, scores_dir / "real.scores.npz")
-            synth_report, synth_curve = evaluate(model, synthetic, scores_dir / "synthetic.scores.npz")
-            fa, hours = speech_false_accepts(model, speech)
-            curves[f"{WORDS[word]}, {recipe}"] = real_curve
-            rows.append({"word": WORDS[word], "recipe": recipe, "threshold": load_model(model).threshold,
-                         "real": {b: at_budget(real_curve, b) for b in BUDGETS}, "synthetic": {b: at_budget(synth_curve, b) for b in BUDGETS},
-                         "real_report": real_report, "synth_report": synth_report, "speech_fa": fa, "speech_hours": hours,
-                         "real_hours": Truth.load(real.with_suffix(".json")).duration_s / 3600})
+    rows, curves = ([], {}) if args.report_only else measure(words, recipes, args)
     rows = merged_results(rows)
-    curves = {**saved_curves(rows), **curves}
+    # Only the plotted rows that this run did not score are swept again, from their saved scores.
     curves = {name: c for name, c in curves.items() if name.rsplit(", ", 1)[1] in PLOTTED}
+    curves |= saved_curves([r for r in rows if r["recipe"] in PLOTTED and f"{r['word']}, {r['recipe']}" not in curves])
     if curves:
         plot_det(args.plot, curves, title="Real people: the default recipe and the fused pairs (fold budget)")
     else:

@@ -32,7 +32,9 @@ its noise, made as the real stream is, without the phrase); `fused_real_negative
 fuses `real_negatives` with it instead, and `fused_debian_speech`
 `embedding_debian_speech`. `kokoro` and `embedding_kokoro` add Kokoro's neural voices
 to `recipe` and `embedding_real_negatives`, and `fused_kokoro` and `fused_kokoro_both`
-fuse them as `fused` does. Results of earlier runs stay in
+fuse them as `fused` does. `kokoro_game_speech`, `embedding_kokoro_game_speech` and
+their pair `fused_game_speech` add a Debian game's recorded dialogue (4.6 h of actors'
+connected speech, scripts/game_speech.py) as negatives. Results of earlier runs stay in
 results.json and the report: a run replaces only the rows it measured, and `--report-only`
 prints the report again from them. Folds train a fixed number of epochs (`--epochs`, no time cap) on
 `--examples` examples, so a busy day changes the time, not the model.
@@ -76,7 +78,9 @@ ENGINE = "real"
 # "train_side", the train side's real speech, other words (negatives) and noise and speech
 # (backgrounds); "debian_speech", the real voices of Debian's klettres-data and
 # ktuberling-data (DEBIAN_SPEECH) as negatives; "kokoro", Kokoro's neural voices
-# (`synth speak --engines kokoro`, KOKORO_CLIPS) as positives and negatives.
+# (`synth speak --engines kokoro`, KOKORO_CLIPS) as positives and negatives;
+# "game_speech", the actors' dialogue of a Debian game (scripts/game_speech.py:
+# 6,745 lines, 278 min of connected speech) as negatives.
 RECIPES = {
     "recipe": ("activate.yaml", ()),
     "real_negatives": ("activate.yaml", ("train_side",)),
@@ -85,6 +89,8 @@ RECIPES = {
     "embedding_debian_speech": ("embedding.yaml", ("train_side", "debian_speech")),
     "kokoro": ("activate.yaml", ("kokoro",)),
     "embedding_kokoro": ("embedding.yaml", ("train_side", "kokoro")),
+    "kokoro_game_speech": ("activate.yaml", ("kokoro", "game_speech")),
+    "embedding_kokoro_game_speech": ("embedding.yaml", ("train_side", "kokoro", "game_speech")),
 }
 # Kokoro clips beside the default recipe's 1,500 + 3,000: with engine_balance 0.5 about a
 # fifth of the drawn phrases.
@@ -100,7 +106,7 @@ DEBIAN_SPEECH = (Path("/usr/share/klettres"), Path("/usr/share/ktuberling/sounds
 # thresholds that fired 9.4 times an hour on the real streams (docs/levers.md 27).
 FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives"),
          "fused_debian_speech": ("recipe", "embedding_debian_speech"), "fused_kokoro": ("kokoro", "embedding_real_negatives"),
-         "fused_kokoro_both": ("kokoro", "embedding_kokoro")}
+         "fused_kokoro_both": ("kokoro", "embedding_kokoro"), "fused_game_speech": ("kokoro_game_speech", "embedding_kokoro_game_speech")}
 CALIBRATION_FA_PER_HOUR = 0.5
 CALIBRATION_MINUTES = 120.0
 CALIBRATION_SEED = 4321  # not the real stream's: other scenes and generated backgrounds
@@ -189,6 +195,10 @@ def recipe_inputs(word: str, recipe: str) -> list[str]:
         if missing:
             sys.exit(f"bench_real: {recipe} needs {', '.join(missing)}: run scripts/setup.sh (Debian's klettres-data, ktuberling-data)")
         inputs += [arg for d in DEBIAN_SPEECH for arg in ("--negatives", str(d))]
+    if "game_speech" in extras:
+        lines = BUILD / "game_speech"
+        run(sys.executable, str(ROOT / "scripts" / "game_speech.py"), str(lines))
+        inputs += ["--negatives", str(lines)]
     if "kokoro" in extras:
         kokoro = BUILD / word / "clips_kokoro"
         for kind, count in KOKORO_CLIPS.items():

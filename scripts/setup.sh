@@ -20,13 +20,19 @@ PYTHON=${PYTHON:-python3}
 # klettres-data and ktuberling-data hold real people's voices (letters, syllables and
 # object words, about 45 speakers in 23 languages, 84 min): negatives for `make bench
 # real`'s debian_speech recipes (docs/levers.md 27).
-# WAKEWORD_SETUP_PACKAGES replaces the list (e.g. a slimmer set for a production box).
+# Flight of the Amazon Queen (main; freeware) holds 278 min of real actors' dialogue, the
+# connected speech `make bench real`'s game_speech recipes take as negatives
+# (scripts/game_speech.py): its package is unpacked into build/debian, not installed,
+# so ScummVM and GTK stay off the machine.
+# WAKEWORD_SETUP_PACKAGES replaces the list (e.g. a slimmer set for a production box), and
+# WAKEWORD_SETUP_DATA the data packages ("" for none).
 VOICES="festvox-kallpc16k festvox-us-slt-hts festvox-kdlpc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac
   festvox-czech-ph festvox-suopuhe-lj festvox-suopuhe-mv festvox-italp16k festvox-itapc16k festvox-ca-ona-hts
   rhvoice rhvoice-english libttspico-utils mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-af1 mbrola-nl2
   mbrola-fr1 mbrola-fr4 mbrola-de1 mbrola-de2 mbrola-gr2 mbrola-hu1 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2
   open-jtalk open-jtalk-mecab-naist-jdic hts-voice-nitech-jp-atr503-m001"
 read -r -a PACKAGES <<<"${WAKEWORD_SETUP_PACKAGES:-espeak-ng flite festival ${VOICES//$'\n'/ } libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins sox systemd klettres-data ktuberling-data}"
+DATA_PACKAGES=${WAKEWORD_SETUP_DATA-flight-of-the-amazon-queen}
 NONFREE_SOURCES=/etc/apt/sources.list.d/wakeword-contrib-non-free.sources
 
 say() { printf 'setup: %s\n' "$*" >&2; }
@@ -81,6 +87,27 @@ enable_contrib_non_free() {
     "$codename" | "$@" tee "$NONFREE_SOURCES" >/dev/null
 }
 
+# Each data package once into build/debian/NAME (filled beside it, then renamed).
+unpack_data_packages() {
+  local p dir tmp
+  for p in $DATA_PACKAGES; do
+    dir="$ROOT/build/debian/$p"
+    [ -d "$dir" ] && continue
+    command -v apt-get >/dev/null || { say "no apt-get: $p not unpacked (only make bench real's game_speech recipes need it)"; continue; }
+    say "unpacking Debian's $p into $dir (benchmark data)"
+    tmp=$(mktemp -d)
+    if ! { (cd "$tmp" && apt-get download -qq "$p" 2>/dev/null || { apt-get update -qq && apt-get download -qq "$p"; }) \
+        && dpkg-deb -x "$tmp"/"$p"_*.deb "$tmp/root"; } >/dev/null 2>&1; then
+      rm -rf "$tmp"
+      say "could not fetch $p; make bench real's game_speech recipes need it (apt-get download $p)"
+      continue
+    fi
+    mkdir -p "$ROOT/build/debian"
+    mv "$tmp/root" "$dir"
+    rm -rf "$tmp"
+  done
+}
+
 install_python() {
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
@@ -105,5 +132,6 @@ install_python() {
 }
 
 install_packages
+unpack_data_packages
 install_python
 say "ready ($VENV)"

@@ -29,7 +29,7 @@ QUEEN_1C = Path("usr/share/scummvm/flight-of-the-amazon-queen/queen.1c")
 ARCHIVE_PLACES = (ROOT / "build" / "debian" / "flight-of-the-amazon-queen", Path("/"))
 # queen.1c: a 15-byte header (compression kind at 12: 1 is MP3; entry count, big-endian
 # uint16, at 13), then 21-byte entries: name (12 bytes, NUL-padded), bundle, big-endian
-# uint32 offset and size. ScummVM's engines/queen/resource.cpp reads the same layout.
+# uint32 offset and size.
 _HEADER = 15
 _ENTRY = struct.Struct(">12sBII")
 _MP3 = 1
@@ -52,10 +52,12 @@ def speech_entries(data: bytes) -> list[tuple[str, bytes]]:
     if data[12] != _MP3:
         raise ArchiveError(f"queen.1c holds compression kind {data[12]}, not MP3 (1): the CD version from Debian is expected")
     (count,) = struct.unpack(">H", data[13:15])
+    if _HEADER + count * _ENTRY.size > len(data):
+        raise ArchiveError(f"queen.1c is truncated: its table of {count} entries ends past the file")
     entries = []
     for i in range(count):
         raw, _bundle, offset, size = _ENTRY.unpack_from(data, _HEADER + i * _ENTRY.size)
-        name = raw.split(b"\0")[0].decode("ascii")
+        name = raw.split(b"\0")[0].decode("ascii", errors="replace")
         if name.endswith(SPEECH_SUFFIX):
             if offset + size > len(data):
                 raise ArchiveError(f"queen.1c is truncated: {name} ends past the file")

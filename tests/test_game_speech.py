@@ -58,7 +58,8 @@ def test_speech_lines_come_out_as_audio_and_nothing_else(tmp_path):
     "data, message",
     [(b"RIFF" + b"\0" * 40, "not a Flight of the Amazon Queen"),
      (_archive([("A.SB", b"x")], compression=2), "not MP3"),
-     (_archive([("A.SB", b"x" * 50)])[:-10], "truncated")],
+     (_archive([("A.SB", b"x" * 50)])[:-10], "A.SB ends past the file"),
+     (_archive([("A.SB", b"x"), ("B.SB", b"y")])[:30], "table of 2 entries ends past the file")],
 )
 def test_a_wrong_archive_is_refused_and_leaves_no_folder(tmp_path, data, message):
     archive = tmp_path / "queen.1c"

@@ -34,7 +34,10 @@ fuses `real_negatives` with it instead, and `fused_debian_speech`
 to `recipe` and `embedding_real_negatives`, and `fused_kokoro` and `fused_kokoro_both`
 fuse them as `fused` does. `kokoro_game_speech`, `embedding_kokoro_game_speech` and
 their pair `fused_game_speech` add a Debian game's recorded dialogue (4.6 h of actors'
-connected speech, scripts/game_speech.py) as negatives. Results of earlier runs stay in
+connected speech, scripts/game_speech.py) as negatives. `fused_kokoro_both_gated` and
+`fused_game_speech_gated` are those two pairs with the embedding member behind a gate
+(`wakeword fuse --gate 0.2`): it runs only where the log-mel member's score reaches 0.2,
+for a fraction of its CPU. Results of earlier runs stay in
 results.json and the report: a run replaces only the rows it measured, and `--report-only`
 prints the report again from them. Folds train a fixed number of epochs (`--epochs`, no time cap) on
 `--examples` examples, so a busy day changes the time, not the model.
@@ -107,6 +110,10 @@ DEBIAN_SPEECH = (Path("/usr/share/klettres"), Path("/usr/share/ktuberling/sounds
 FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives"),
          "fused_debian_speech": ("recipe", "embedding_debian_speech"), "fused_kokoro": ("kokoro", "embedding_real_negatives"),
          "fused_kokoro_both": ("kokoro", "embedding_kokoro"), "fused_game_speech": ("kokoro_game_speech", "embedding_kokoro_game_speech")}
+# Gated pairs (`wakeword fuse --gate`, wakeword.gate): a fused recipe's members, the embedding
+# run only where the log-mel member's score reaches the gate, calibrated with the gate on.
+GATES = {"fused_kokoro_both_gated": ("fused_kokoro_both", 0.2), "fused_game_speech_gated": ("fused_game_speech", 0.2)}
+FUSED |= {name: FUSED[base] for name, (base, _) in GATES.items()}
 CALIBRATION_FA_PER_HOUR = 0.5
 CALIBRATION_MINUTES = 120.0
 CALIBRATION_SEED = 4321  # not the real stream's: other scenes and generated backgrounds
@@ -214,8 +221,9 @@ def fused_fold(word: str, recipe: str, args, stream_config: Path) -> Path:
     if not out.exists():
         members = [train_fold(word, m, fold_config(word, m, args)) for m in FUSED[recipe]]
         calibration = calibration_stream(word, stream_config)
+        gate = ["--gate", str(GATES[recipe][1])] if recipe in GATES else []
         run("wakeword", "fuse", *map(str, members), "--out", str(out), "--calibrate", str(calibration.with_suffix(".wav")),
-            "--false-accepts-per-hour", str(CALIBRATION_FA_PER_HOUR))
+            "--false-accepts-per-hour", str(CALIBRATION_FA_PER_HOUR), *gate)
     return out
 
 

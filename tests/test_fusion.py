@@ -16,6 +16,7 @@ from wakeword.audio import write_wav
 from wakeword.config import Config
 from wakeword.detection import detect_events
 from wakeword.evaluation import DEFAULT_THRESHOLDS
+from wakeword.gate import Gate, GateState, Run, segments
 from wakeword.model import WakewordModel, save_model, score_offline
 from wakeword.modelfile import FusedModel, load_model, write_fused_model
 from wakeword.scoring import StreamingScorer, fuse_scores
@@ -73,11 +74,16 @@ def test_a_fused_file_of_the_older_rule_is_refused_in_one_line(pair, tmp_path):
 
 def test_a_fused_model_streams_its_offline_scores_in_any_chunking(pair, speech):
     fused = load_model(pair[2])
-    offline = score_offline([fused], speech)
-    scorer, parts, at, rng = StreamingScorer([fused]), [], 0, np.random.default_rng(3)
-    while at < len(speech):
+    assert_streams_offline_scores([fused], speech, seed=3)
+
+
+def assert_streams_offline_scores(models, audio: np.ndarray, seed: int) -> None:
+    """Pushed in chunks of random sizes, the models give their one-pass scores."""
+    offline = score_offline(models, audio)
+    scorer, parts, at, rng = StreamingScorer(models), [], 0, np.random.default_rng(seed)
+    while at < len(audio):
         size = int(rng.choice([1, 100, 640, 1280, 4000]))
-        parts.append(scorer.push(speech[at : at + size]))
+        parts.append(scorer.push(audio[at : at + size]))
         at += size
     np.testing.assert_allclose(np.concatenate([p.values for p in parts]), offline.values, atol=1e-5)
     np.testing.assert_array_equal(np.concatenate([p.times for p in parts]), offline.times)
@@ -127,3 +133,57 @@ def test_what_cannot_be_fused_or_converted_is_one_line(pair, tmp_path):
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(pair[2].read_bytes()[:5000])
     assert "not a readable wakeword model" in one_line_error(wakeword("detect", "--model", str(truncated), str(pair[2])))
+
+
+def test_a_gate_runs_the_slow_member_only_after_the_opener_reaches_its_threshold():
+    gate = GateState(Gate(0.5, warmup_steps=3, hold_steps=2))
+    opener = np.array([0, 0, 0, 0, 0, 0, 0, 0.6, 0, 0, 0, 0.7, 0, 0, 0, 0, 0, 0, 0, 0.9, 0])
+    is_open, runs = gate.advance(0, opener)
+    assert list(np.flatnonzero(is_open)) == [7, 8, 9, 11, 12, 13, 19, 20]
+    # 11's warm-up (8..10) reaches 9, the last computed step: its state goes on. 19's does not.
+    assert runs == [Run(4, 13, True), Run(16, 20, True)]
+    split = GateState(Gate(0.5, warmup_steps=3, hold_steps=2))
+    parts = [split.advance(a, opener[a:b]) for a, b in ((0, 5), (5, 11), (11, 21))]
+    assert np.array_equal(np.concatenate([p[0] for p in parts]), is_open)
+    assert [r for p in parts for r in p[1]] == [Run(4, 9, True), Run(10, 13, False), Run(16, 20, True)]
+    assert segments([r for p in parts for r in p[1]]) == [(4, 13), (16, 20)]
+
+
+@pytest.fixture(scope="module")
+def gated(pair, speech, tmp_path_factory):
+    """The pair gated at its log-mel member's third highest score, so it opens and shuts."""
+    mel, emb = load_model(pair[0]), load_model(pair[1])
+    fine, coarse = score_offline([mel], speech), score_offline([emb], speech)
+    spans = np.searchsorted(fine.times, coarse.times, side="right")  # the opener's score on the slow steps
+    opener = np.array([fine.values[a:b, 0].max() for a, b in zip([0, *spans[:-1]], spans)])
+    path = tmp_path_factory.mktemp("gated") / "gated.npz"
+    run = wakeword("fuse", str(pair[0]), str(pair[1]), "--out", str(path), "--threshold", "0.6", "--gate", f"{np.sort(opener)[-3]:.7f}")
+    assert run.returncode == 0 and "gated at" in run.stdout, run.stderr
+    return load_model(path), opener
+
+
+def test_a_gated_pair_scores_zero_where_shut_and_streams_its_offline_scores(gated, pair, speech):
+    model, opener = gated
+    assert model.gate is not None and model.metadata["fusion"] == "logit_mean_gated"
+    offline = score_offline([model], speech)
+    reached = opener >= model.gate.threshold
+    is_open = np.array([reached[max(0, n - model.gate.hold_steps) : n + 1].any() for n in range(len(reached))])
+    assert 0 < is_open.sum() < len(is_open)
+    assert (offline.values[~is_open, 0] == 0).all() and (offline.values[is_open, 0] > 0).all()
+    # Beside a plain embedding model, which needs every step of the same frontend.
+    emb = load_model(pair[1])
+    both = score_offline([model, emb], speech)
+    np.testing.assert_array_equal(both.values[:, 0], offline.values[:, 0])
+    np.testing.assert_allclose(both.values[:, 1], score_offline([emb], speech).values[:, 0], atol=1e-6)
+    assert_streams_offline_scores([model, emb], speech, seed=5)
+    shown = wakeword("info", str(model.path)).stdout
+    assert "logit_mean_gated" in shown and f"reach {model.gate.threshold:g} (warm-up 25, hold 12 steps)" in shown
+
+
+def test_a_gate_that_cannot_run_is_refused_in_one_line(pair, tmp_path):
+    twin = _model(tmp_path / "twin.npz", dataclasses.replace(Config(), model=SMALL), 7)
+    out = tmp_path / "x.npz"
+    assert "a gate needs members on two frontends" in one_line_error(
+        wakeword("fuse", str(pair[0]), str(twin), "--out", str(out), "--gate", "0.2"))
+    assert "threshold must be in (0, 1)" in one_line_error(wakeword("fuse", str(pair[0]), str(pair[1]), "--out", str(out), "--gate", "1.5"))
+    assert not out.exists()

@@ -133,19 +133,52 @@ class SpeechEmbedding:
 
 @dataclass
 class SpeechEmbeddingStream:
-    """Leftover samples and the mel frames the next steps still need."""
+    """The samples, and the mel blocks computed from them, that steps not yet released need.
 
-    _pending: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
-    _mel: np.ndarray = field(default_factory=lambda: np.zeros((0, 32), dtype=np.float32))
+    Mel blocks and embeddings are computed only when a step is asked for (`embed`), so a
+    gated model (`wakeword.gate`) pays for neither on the steps it skips.
+    """
+
+    _audio: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    _audio_first: int = 0  # sample index of _audio[0], a multiple of BLOCK
+    _mel: dict[int, np.ndarray] = field(default_factory=dict)  # block -> its (8, 32) mel frames
+    _next: int = 0  # the step `push` returns next
     samples_seen: int = 0
+
+    def add(self, chunk: np.ndarray) -> int:
+        """Add samples; return how many steps are complete since the stream began."""
+        self.samples_seen += len(chunk)
+        self._audio = np.concatenate([self._audio, np.asarray(chunk, dtype=np.float32)])
+        blocks = 0 if self.samples_seen < BLOCK_INPUT else (self.samples_seen - BLOCK_INPUT) // BLOCK + 1
+        return max(0, blocks - WINDOW_BLOCKS + 1)
+
+    def embed(self, first: int, stop: int) -> np.ndarray:
+        """Embeddings of steps [first, stop), which must be complete and not released."""
+        if first * BLOCK < self._audio_first:
+            raise ValueError(f"step {first} was released")
+        if stop <= first:
+            return np.zeros((0, DIM), dtype=np.float32)
+        wanted = range(first, stop - 1 + WINDOW_BLOCKS)
+        missing = [b for b in wanted if b not in self._mel]
+        if missing:  # one call over the span: blocks are computed alone either way
+            lo, hi = missing[0], missing[-1] + 1
+            start = lo * BLOCK - self._audio_first
+            mel = mel_blocks(self._audio[start : start + (hi - lo - 1) * BLOCK + BLOCK_INPUT])
+            self._mel.update({lo + k: mel[k * BLOCK_FRAMES : (k + 1) * BLOCK_FRAMES] for k in range(hi - lo)})
+        return embed_frames(np.concatenate([self._mel[b] for b in wanted]))
+
+    def release(self, before: int) -> None:
+        """Forget the samples and mel blocks only steps before `before` read."""
+        cut = before * BLOCK - self._audio_first
+        if cut > 0:
+            self._audio = self._audio[cut:]
+            self._audio_first += cut
+            self._mel = {b: m for b, m in self._mel.items() if b >= before}
 
     def push(self, chunk: np.ndarray) -> np.ndarray:
         """Add samples; return the embeddings of every step they complete."""
-        self.samples_seen += len(chunk)
-        buf = np.concatenate([self._pending, np.asarray(chunk, dtype=np.float32)])
-        blocks = 0 if len(buf) < BLOCK_INPUT else (len(buf) - BLOCK_INPUT) // BLOCK + 1
-        self._pending = buf[blocks * BLOCK :]
-        mel = np.concatenate([self._mel, mel_blocks(buf)])
-        out = embed_frames(mel)
-        self._mel = mel[len(out) * BLOCK_FRAMES :]
+        ready = self.add(chunk)
+        out = self.embed(self._next, ready)
+        self._next = ready
+        self.release(ready)
         return out

@@ -19,6 +19,7 @@ from torch import nn
 
 from .config import Config, ModelConfig
 from .features import frontend_for
+from .gate import segments
 from .modelfile import ScoredModel, write_model
 from .scoring import Scores, ScoringPlan
 from .streaming_model import BATCH_NORM_EPS, StreamingModel
@@ -96,11 +97,21 @@ def score_offline(models: Sequence[ScoredModel], audio: np.ndarray) -> Scores:
     """One pass of torch's `forward` over a whole signal (mono float32 at the models' rate):
     many clips at once for mining and evaluation, and the reference for the streaming path."""
     plan = ScoringPlan(models)
-    outputs = []
+    outputs, feats = [], []
     for k, line in enumerate(plan.lines):
-        feats = torch.from_numpy(frontend_for(line.features)(audio))[None]
+        feats.append(torch.from_numpy(frontend_for(line.features)(audio))[None])
         with torch.no_grad():
-            columns = [torch.sigmoid(plan.leaves[i].model(feats))[0].numpy() for i in np.flatnonzero(plan.line_of == k)]
+            columns = [torch.sigmoid(plan.leaves[i].model(feats[k]))[0].numpy() for i in np.flatnonzero(plan.line_of == k)]
         values = np.stack(columns, axis=1)
         outputs.append((line.end_samples(0, len(values)), values))
-    return plan.combine(outputs, plan.poolers())
+    if not plan.gated:
+        return plan.combine(outputs, plan.poolers())
+    line, ends = plan.lines[plan.reference], outputs[plan.reference][0]
+    columns = plan.pool(outputs, plan.poolers(), ends)
+    shut, runs = plan.advance_gates(plan.gate_states(), 0, columns)
+    for i, leaf_runs in enumerate(runs):
+        for first, last in segments(leaf_runs):  # each from a fresh state, as the stream runs it
+            part = feats[plan.reference][:, first * line.conv_stride : last * line.conv_stride + line.conv_kernel]
+            with torch.no_grad():
+                columns[first : last + 1, i] = torch.sigmoid(plan.leaves[i].model(part))[0].numpy()
+    return plan.scores(ends, columns, shut)

@@ -30,6 +30,7 @@ from .config import Config, config_from_dict
 from .errors import ConfigError, ModelFileError, first_line
 from .features import FRONTENDS
 from .fileio import atomic_write_bytes
+from .gate import Gate
 from .streaming_model import StreamingModel
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ META = "meta.json"
 # field averaged probabilities, so their thresholds mean something else.
 FUSED = "fused"
 FUSION = "logit_mean"
+# A gated pair (`wakeword.gate`) scores 0 where its gate is shut: another rule, which
+# wakeword before gates refuses by this name instead of scoring every step.
+GATED_FUSION = "logit_mean_gated"
 # The feature frontend every file before the field existed used.
 DEFAULT_FRONTEND = "mel"
 
@@ -81,13 +85,15 @@ class FusedModel:
     Two models that err on different things make a better detector than either: a
     log-mel model trained on synthetic voices and one over a speech embedding learnt
     from real speech (docs/levers.md 26). `wakeword.scoring.ScoringPlan` aligns their
-    time lines. The detector settings are the first member's.
+    time lines. The detector settings are the first member's. With a `gate`, the
+    members on the slowest time line run only where the others' score opens it.
     """
 
     members: list[LoadedModel]
     threshold: float
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    gate: Gate | None = None
 
     def __post_init__(self) -> None:
         if len(self.members) < 2:
@@ -95,6 +101,8 @@ class FusedModel:
         phrases = {m.phrase for m in self.members}
         if len(phrases) != 1:
             raise ValueError(f"a fused model's members must share one phrase, not {', '.join(sorted(phrases))}")
+        if self.gate is not None and len({m.frontend for m in self.members}) < 2:
+            raise ValueError("a gate needs members on two frontends: one opens it, the slower one runs behind it")
 
     @property
     def phrase(self) -> str:
@@ -113,12 +121,13 @@ class FusedModel:
 ScoredModel = LoadedModel | FusedModel
 
 
-def write_fused_model(path: str | Path, member_files: Sequence[str | Path], threshold: float, calibration: dict[str, Any] | None = None) -> None:
-    """A fused model file: the members' files inside it, whole, and the fused threshold (atomically)."""
+def write_fused_model(path: str | Path, member_files: Sequence[str | Path], threshold: float, calibration: dict[str, Any] | None = None,
+                      gate: Gate | None = None) -> None:
+    """A fused model file: the members' files inside it, whole, the fused threshold and its gate (atomically)."""
     members = [Path(p).read_bytes() for p in member_files]
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": FUSED, "fusion": FUSION,
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": FUSED, "fusion": FUSION if gate is None else GATED_FUSION,
             "wakeword_version": __version__, "threshold": float(threshold), "members": [f"members/{k}.npz" for k in range(len(members))],
-            "calibration": calibration or {}}
+            "calibration": calibration or {}, **({} if gate is None else {"gate": gate.to_dict()})}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr(zipfile.ZipInfo(META, date_time=(1980, 1, 1, 0, 0, 0)), json.dumps(meta, indent=1))
@@ -198,15 +207,16 @@ def _read_model(path: Path, data: bytes, inside: Path | None = None) -> ScoredMo
                 raise ModelFileError(f"{shown} is not a wakeword model file")
             check_format_version(meta, path)
             if meta.get("kind") == FUSED and inside is None:
-                if meta.get("fusion") != FUSION:
+                if meta.get("fusion") not in (FUSION, GATED_FUSION):
                     raise ModelFileError(
                         f"{path} fuses its members by another rule ({meta.get('fusion', 'the mean of probabilities')}), "
                         f"so its threshold does not fit this wakeword's: fuse them again (`unzip -d DIR {path.name}` "
                         "gives them as DIR/members/*.npz, then `wakeword fuse`)")
                 members = [_read_model(Path(n), archive.read(n), inside=path) for n in meta["members"]]
                 try:
-                    return FusedModel(members, float(meta["threshold"]), {k: v for k, v in meta.items() if k != "members"}, path)
-                except (KeyError, TypeError, ValueError) as exc:
+                    gate = Gate.from_dict(meta["gate"]) if meta["fusion"] == GATED_FUSION else None
+                    return FusedModel(members, float(meta["threshold"]), {k: v for k, v in meta.items() if k != "members"}, path, gate)
+                except (KeyError, TypeError, ValueError, ConfigError) as exc:
                     raise ModelFileError(f"{path} is not a usable fused model: {first_line(exc)[:160]}") from None
             weights = {
                 n[: -len(".npy")]: np.lib.format.read_array(io.BytesIO(archive.read(n)), allow_pickle=False)

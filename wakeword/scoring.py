@@ -17,8 +17,9 @@ import numpy as np
 from .config import FeatureConfig
 from .errors import ConfigError
 from .features import frontend_for
+from .gate import Gate, GateState, Run
 from .modelfile import FusedModel, LoadedModel, ScoredModel
-from .streaming_model import sigmoid, step_end_samples
+from .streaming_model import num_steps, sigmoid, step_end_samples
 
 
 @dataclass
@@ -64,6 +65,10 @@ class ScoringPlan:
     networks fused (`fuse_scores`). A step ends once its audio is in, so when an output step ends
     every other line has already produced all the steps the span needs: streaming never
     waits, and offline scoring (one push of everything) gives the same numbers.
+
+    A gated fused model's members on its slowest line run behind its gate
+    (`wakeword.gate`), opened by the maximum of its other members' pooled scores; that
+    line must be the output line, and the model scores 0 where its gate is shut.
     """
 
     def __init__(self, models: Sequence[ScoredModel]):
@@ -82,6 +87,27 @@ class ScoringPlan:
                 self.lines.append(line)
         self.line_of = np.array([self.lines.index(TimeLine.of(leaf)) for leaf in self.leaves])
         self.reference = max(range(len(self.lines)), key=lambda k: self.lines[k].step_samples)
+        self.gates: list[Gate | None] = [None] * len(self.leaves)
+        self.openers: list[np.ndarray] = [np.zeros(0, dtype=int)] * len(self.leaves)
+        for i, model in enumerate(self.models):
+            if isinstance(model, FusedModel) and model.gate is not None:
+                self._place_gate(i, model)
+
+    def _place_gate(self, owner: int, model: FusedModel) -> None:
+        own = np.flatnonzero(self.owner == owner)
+        slowest = max(self.lines[self.line_of[i]].step_samples for i in own)
+        gated = [i for i in own if self.lines[self.line_of[i]].step_samples == slowest]
+        for i in gated:
+            if self.line_of[i] != self.reference or self.leaves[i].config.features.frontend != "speech_embedding":
+                where = model.path or model.phrase
+                raise ConfigError(f"{where}: a gated model's slower member must be a speech_embedding model on the slowest "
+                                  "time line of everything scored together: run it in its own process")
+            self.gates[i] = model.gate
+            self.openers[i] = np.array([j for j in own if j not in gated])
+
+    @property
+    def gated(self) -> bool:
+        return any(g is not None for g in self.gates)
 
     def poolers(self) -> list[_Pooler | None]:
         return [None if k == self.reference else _Pooler(int((self.line_of == k).sum())) for k in range(len(self.lines))]
@@ -89,15 +115,39 @@ class ScoringPlan:
     def combine(self, outputs: list[tuple[np.ndarray, np.ndarray]], poolers: list[_Pooler | None]) -> Scores:
         """Per line, (step end samples, values (steps, that line's networks)): the output steps' scores."""
         ends = outputs[self.reference][0]
-        columns = np.empty((len(ends), len(self.leaves)), dtype=np.float32)
-        for k, (line_ends, values) in enumerate(outputs):
-            pooled = values if poolers[k] is None else poolers[k].push(line_ends, values, ends)
-            columns[:, self.line_of == k] = pooled
+        return self.scores(ends, self.pool(outputs, poolers, ends))
+
+    def pool(self, outputs: Sequence[tuple[np.ndarray, np.ndarray] | None], poolers: list[_Pooler | None], ends: np.ndarray) -> np.ndarray:
+        """(steps, networks): each line's values on the output steps; zeros for a line given as None."""
+        columns = np.zeros((len(ends), len(self.leaves)), dtype=np.float32)
+        for k, output in enumerate(outputs):
+            if output is not None:
+                columns[:, self.line_of == k] = output[1] if poolers[k] is None else poolers[k].push(*output, ends)
+        return columns
+
+    def scores(self, ends: np.ndarray, columns: np.ndarray, shut: np.ndarray | None = None) -> Scores:
+        """The output steps' scores from every network's column; 0 where a model's gate is `shut` (steps, networks)."""
         if len(self.models) == len(self.leaves):
             scores = columns
         else:
             scores = np.stack([fuse_scores(columns[:, self.owner == i]) for i in range(len(self.models))], axis=1)
+            if shut is not None:
+                for i in range(len(self.models)):
+                    scores[shut[:, self.owner == i].any(axis=1), i] = 0.0
         return Scores(times=ends / self.sample_rate, values=scores)
+
+    def gate_states(self) -> list[GateState | None]:
+        return [None if g is None else GateState(g) for g in self.gates]
+
+    def advance_gates(self, states: list[GateState | None], first: int, columns: np.ndarray) -> tuple[np.ndarray, list[list[Run]]]:
+        """Steps first.. of the output line: which networks are shut, and the runs each gated one must compute."""
+        shut = np.zeros(columns.shape, dtype=bool)
+        runs: list[list[Run]] = [[] for _ in self.leaves]
+        for i, state in enumerate(states):
+            if state is not None:
+                is_open, runs[i] = state.advance(first, columns[:, self.openers[i]].max(axis=1))
+                shut[:, i] = ~is_open
+        return shut, runs
 
 
 # Log-odds stay finite: a float32 sigmoid reaches 0 and 1 exactly.
@@ -152,20 +202,55 @@ class StreamingScorer:
         self._states = [net.initial_state() for net in self._nets]
         self._steps_done = [0] * len(self.plan.lines)
         self._poolers = self.plan.poolers()
+        self._gates = self.plan.gate_states()
+        self._fed = [0] * len(self._nets)  # a gated network's next feature step
 
     @property
     def sample_rate(self) -> int:
         return self.plan.sample_rate
 
     def push(self, chunk: np.ndarray) -> Scores:
-        outputs = []
-        for k, (line, stream) in enumerate(zip(self.plan.lines, self._streams)):
+        plan = self.plan
+        outputs: list[tuple[np.ndarray, np.ndarray] | None] = []
+        for k, (line, stream) in enumerate(zip(plan.lines, self._streams)):
+            if plan.gated and k == plan.reference:
+                outputs.append(None)  # after the others: the gates need their scores
+                continue
             feats = stream.push(chunk)[None]
             columns = []
-            for i in np.flatnonzero(self.plan.line_of == k):
+            for i in np.flatnonzero(plan.line_of == k):
                 logits, self._states[i] = self._nets[i].step(feats, self._states[i])
                 columns.append(sigmoid(logits[0]))
             values = np.stack(columns, axis=1)
             outputs.append((line.end_samples(self._steps_done[k], len(values)), values))
             self._steps_done[k] += len(values)
-        return self.plan.combine(outputs, self._poolers)
+        if not plan.gated:
+            return plan.combine(outputs, self._poolers)
+        return self._push_gated_line(chunk, outputs)
+
+    def _push_gated_line(self, chunk: np.ndarray, outputs: list) -> Scores:
+        """The output line, computing each network's features only for the steps it runs."""
+        plan, k = self.plan, self.plan.reference
+        line, stream, first = plan.lines[k], self._streams[k], self._steps_done[k]
+        n = num_steps(stream.add(chunk), line) - first
+        ends = line.end_samples(first, n)
+        columns = plan.pool(outputs, self._poolers, ends)
+        shut, runs = plan.advance_gates(self._gates, first, columns)
+        for i in np.flatnonzero(plan.line_of == k):
+            for run in runs[i] if self._gates[i] else [Run(first, first + n - 1, False)] if n else []:
+                # A warm-up reaches back before this push: those steps were scored already.
+                columns[max(0, run.first - first) : run.last - first + 1, i] = self._run(i, run, stream)[max(0, first - run.first) :]
+        self._steps_done[k] += n
+        reach = max((g.gate.warmup_steps for g in self._gates if g), default=0)
+        stream.release(max(0, (first + n - reach) * line.conv_stride))
+        return plan.scores(ends, columns, shut)
+
+    def _run(self, i: int, run: Run, stream) -> np.ndarray:
+        """Network i's scores for output steps run.first .. run.last."""
+        line = self.plan.lines[self.plan.line_of[i]]
+        if run.fresh:
+            self._states[i], self._fed[i] = self._nets[i].initial_state(), run.first * line.conv_stride
+        stop = run.last * line.conv_stride + line.conv_kernel
+        logits, self._states[i] = self._nets[i].step(stream.embed(self._fed[i], stop)[None], self._states[i])
+        self._fed[i] = stop
+        return sigmoid(logits[0])

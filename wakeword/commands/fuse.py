@@ -33,6 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gains-db", default="0", metavar="DB,...",
                    help="play the calibration audio at each of these gains, e.g. --gains-db=-10,0,6: people speak "
                         "nearer and farther than any one recording (default %(default)s)")
+    p.add_argument("--gate", type=float, metavar="P",
+                   help="run the slower member (the speech embedding) only where the others' score reaches P, and "
+                        "score 0 elsewhere: a fraction of its CPU, for the same detections at a high threshold "
+                        "(e.g. --gate 0.2; docs/levers.md 32). Calibrate with the gate on, as here")
     p.set_defaults(func=run)
 
 
@@ -41,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..audio import load_audio
     from ..evaluation import calibrate_threshold
+    from ..gate import Gate
     from ..modelfile import FusedModel, load_single_model, write_fused_model
-    from ..scoring import StreamingScorer, fuse_scores
+    from ..scoring import ScoringPlan, StreamingScorer, fuse_scores
 
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise ConfigError(f"--threshold must be in (0, 1), not {args.threshold:g}")
@@ -52,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
         gains_db = [float(g) for g in args.gains_db.split(",")]
     except ValueError:
         raise ConfigError(f"--gains-db must be comma-separated numbers, not {args.gains_db!r}") from None
+    gate = None if args.gate is None else Gate(args.gate)
     members = [load_single_model(p, "fusing") for p in args.models]
     try:
-        fused = FusedModel(members, float(fuse_scores(np.array([[m.threshold for m in members]]))[0]))
+        fused = FusedModel(members, float(fuse_scores(np.array([[m.threshold for m in members]]))[0]), gate=gate)
     except ValueError as exc:
         raise ConfigError(f"cannot fuse {', '.join(args.models)}: {exc}") from None
     calibration = {}
@@ -70,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
         fused.threshold = calibrate_threshold(scores.times, scores.values[:, 0], hours, fused.config.detector, args.false_accepts_per_hour)
         calibration = {"files": [str(f) for f in args.calibrate], "gains_db": gains_db, "hours": round(hours, 4),
                        "false_accepts_per_hour": args.false_accepts_per_hour}
-    write_fused_model(args.out, args.models, fused.threshold, calibration)
+    ScoringPlan([fused])  # a gate that cannot run fails here, before anything is written
+    write_fused_model(args.out, args.models, fused.threshold, calibration, gate)
     print(f"{args.out}: {fused.phrase!r} from {len(members)} models ({fused.frontend}), threshold {fused.threshold:.4g}"
+          + (f", gated at {gate.threshold:g}" if gate else "")
           + (f", calibrated on {calibration['hours']:.2f} h" if calibration else "" if args.threshold is not None
              else " (the members' thresholds fused: uncalibrated, see --calibrate)"))
     return 0

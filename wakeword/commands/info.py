@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
             c = info.get("calibration") or {}
             print(f"{'calibration':22} " + (f"{c['hours']} h of audio at gains {c['gains_db']} dB, at most {c['false_accepts_per_hour']} FA/h"
                                              if c else "none (a given threshold, or the members' fused)"))
+            g = loaded.gate
+            print(f"{'gate':22} " + (f"the slower member runs where the others reach {g.threshold:g} (warm-up {g.warmup_steps}, "
+                                     f"hold {g.hold_steps} steps)" if g else "none (every member runs on every step)"))
             for k, m in enumerate(loaded.members):
                 print(f"{f'member {k}':22} {m.frontend}, threshold {m.threshold:.4g}, {count_parameters(m.weights)} parameters, "
                       f"data {str(m.metadata.get('data_manifest_sha256'))[:12]}")

@@ -35,7 +35,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import psutil
+
+try:
+    import psutil
+except ImportError:  # the `bench` extra, which `make bench` installs
+    sys.exit("bench_detect: psutil is missing: .venv/bin/pip install -c constraints.txt -e '.[bench]' (or run it through `make bench`)")
 import soundfile as sf
 import torch
 

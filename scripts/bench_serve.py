@@ -34,7 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import psutil
+
+try:
+    import psutil
+except ImportError:  # the `bench` extra, which `make bench` installs
+    sys.exit("bench_serve: psutil is missing: .venv/bin/pip install -c constraints.txt -e '.[bench]' (or run it through `make bench`)")
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import async_read_event, async_write_event
 from wyoming.wake import Detect, Detection

@@ -16,7 +16,7 @@ from wakeword.audio import write_wav
 from wakeword.config import Config
 from wakeword.detection import detect_events
 from wakeword.evaluation import DEFAULT_THRESHOLDS
-from wakeword.gate import Gate, GateState, Run, segments
+from wakeword.gate import Gate, GateState, Run, merged
 from wakeword.model import WakewordModel, save_model, score_offline
 from wakeword.modelfile import FusedModel, load_model, write_fused_model
 from wakeword.scoring import StreamingScorer, fuse_scores
@@ -146,7 +146,7 @@ def test_a_gate_runs_the_slow_member_only_after_the_opener_reaches_its_threshold
     parts = [split.advance(a, opener[a:b]) for a, b in ((0, 5), (5, 11), (11, 21))]
     assert np.array_equal(np.concatenate([p[0] for p in parts]), is_open)
     assert [r for p in parts for r in p[1]] == [Run(4, 9, True), Run(10, 13, False), Run(16, 20, True)]
-    assert segments([r for p in parts for r in p[1]]) == [(4, 13), (16, 20)]
+    assert merged([r for p in parts for r in p[1]]) == runs
 
 
 @pytest.fixture(scope="module")

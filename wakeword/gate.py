@@ -64,8 +64,8 @@ class GateState:
     def advance(self, first: int, opener: np.ndarray) -> tuple[np.ndarray, list[Run]]:
         """Steps first .. first + len(opener) - 1: which are open, and the member's runs to compute them.
 
-        Runs come in order; a run that is not fresh continues the state the previous one
-        left, so consecutive runs may be computed as one.
+        Runs come in order, merged; a run that is not fresh continues the state the
+        previous one left (in this call or an earlier one).
         """
         g = self.gate
         is_open = np.zeros(len(opener), dtype=bool)
@@ -79,21 +79,17 @@ class GateState:
             is_open[k] = True
             start = max(0, step - g.warmup_steps)
             fresh = self._computed < start - 1
-            begin = start if fresh else self._computed + 1
-            if runs and not fresh and runs[-1].last == begin - 1:
-                runs[-1] = Run(runs[-1].first, step, runs[-1].fresh)
-            else:
-                runs.append(Run(begin, step, fresh))
+            runs.append(Run(start if fresh else self._computed + 1, step, fresh))
             self._computed = step
-        return is_open, runs
+        return is_open, merged(runs)
 
 
-def segments(runs: list[Run]) -> list[tuple[int, int]]:
-    """Runs as (first, last) stretches, each computed from a fresh state (one pass over a whole signal)."""
-    out: list[tuple[int, int]] = []
+def merged(runs: list[Run]) -> list[Run]:
+    """Consecutive runs as one wherever the later goes on from the earlier's state."""
+    out: list[Run] = []
     for run in runs:
-        if out and not run.fresh and out[-1][1] == run.first - 1:
-            out[-1] = (out[-1][0], run.last)
+        if out and not run.fresh and out[-1].last == run.first - 1:
+            out[-1] = Run(out[-1].first, run.last, out[-1].fresh)
         else:
-            out.append((run.first, run.last))
+            out.append(run)
     return out

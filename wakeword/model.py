@@ -19,7 +19,7 @@ from torch import nn
 
 from .config import Config, ModelConfig
 from .features import frontend_for
-from .gate import segments
+from .gate import merged
 from .modelfile import ScoredModel, write_model
 from .scoring import Scores, ScoringPlan
 from .streaming_model import BATCH_NORM_EPS, StreamingModel
@@ -110,8 +110,8 @@ def score_offline(models: Sequence[ScoredModel], audio: np.ndarray) -> Scores:
     columns = plan.pool(outputs, plan.poolers(), ends)
     shut, runs = plan.advance_gates(plan.gate_states(), 0, columns)
     for i, leaf_runs in enumerate(runs):
-        for first, last in segments(leaf_runs):  # each from a fresh state, as the stream runs it
-            part = feats[plan.reference][:, first * line.conv_stride : last * line.conv_stride + line.conv_kernel]
+        for run in merged(leaf_runs):  # over the whole signal, each run is from a fresh state
+            part = feats[plan.reference][:, run.first * line.conv_stride : run.last * line.conv_stride + line.conv_kernel]
             with torch.no_grad():
-                columns[first : last + 1, i] = torch.sigmoid(plan.leaves[i].model(part))[0].numpy()
+                columns[run.first : run.last + 1, i] = torch.sigmoid(plan.leaves[i].model(part))[0].numpy()
     return plan.scores(ends, columns, shut)

@@ -203,7 +203,9 @@ class StreamingScorer:
         self._steps_done = [0] * len(self.plan.lines)
         self._poolers = self.plan.poolers()
         self._gates = self.plan.gate_states()
-        self._fed = [0] * len(self._nets)  # a gated network's next feature step
+        self._fed = [0] * len(self._nets)  # the next feature step of each network on a gated line
+        # Samples a gated line keeps: a warm-up reaches this many steps back.
+        self._reach = max((g.warmup_steps for g in self.plan.gates if g), default=0)
 
     @property
     def sample_rate(self) -> int:
@@ -236,13 +238,13 @@ class StreamingScorer:
         ends = line.end_samples(first, n)
         columns = plan.pool(outputs, self._poolers, ends)
         shut, runs = plan.advance_gates(self._gates, first, columns)
+        every_step = [Run(first, first + n - 1, False)] if n else []  # an ungated network beside a gated one
         for i in np.flatnonzero(plan.line_of == k):
-            for run in runs[i] if self._gates[i] else [Run(first, first + n - 1, False)] if n else []:
+            for run in runs[i] if self._gates[i] else every_step:
                 # A warm-up reaches back before this push: those steps were scored already.
                 columns[max(0, run.first - first) : run.last - first + 1, i] = self._run(i, run, stream)[max(0, first - run.first) :]
         self._steps_done[k] += n
-        reach = max((g.gate.warmup_steps for g in self._gates if g), default=0)
-        stream.release(max(0, (first + n - reach) * line.conv_stride))
+        stream.release(max(0, (first + n - self._reach) * line.conv_stride))
         return plan.scores(ends, columns, shut)
 
     def _run(self, i: int, run: Run, stream) -> np.ndarray:

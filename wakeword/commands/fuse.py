@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         fused = FusedModel(members, float(fuse_scores(np.array([[m.threshold for m in members]]))[0]), gate=gate)
     except ValueError as exc:
         raise ConfigError(f"cannot fuse {', '.join(args.models)}: {exc}") from None
+    ScoringPlan([fused])  # a gate that cannot run fails here, before any calibration or writing
     calibration = {}
     if args.threshold is not None:
         fused.threshold = args.threshold
@@ -76,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
         fused.threshold = calibrate_threshold(scores.times, scores.values[:, 0], hours, fused.config.detector, args.false_accepts_per_hour)
         calibration = {"files": [str(f) for f in args.calibrate], "gains_db": gains_db, "hours": round(hours, 4),
                        "false_accepts_per_hour": args.false_accepts_per_hour}
-    ScoringPlan([fused])  # a gate that cannot run fails here, before anything is written
     write_fused_model(args.out, args.models, fused.threshold, calibration, gate)
     print(f"{args.out}: {fused.phrase!r} from {len(members)} models ({fused.frontend}), threshold {fused.threshold:.4g}"
           + (f", gated at {gate.threshold:g}" if gate else "")

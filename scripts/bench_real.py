@@ -94,6 +94,7 @@ RECIPES = {
     "embedding_kokoro": ("embedding.yaml", ("train_side", "kokoro")),
     "kokoro_game_speech": ("activate.yaml", ("kokoro", "game_speech")),
     "embedding_kokoro_game_speech": ("embedding.yaml", ("train_side", "kokoro", "game_speech")),
+    "embedding_window_kokoro": ("embedding_window.yaml", ("train_side", "kokoro")),
 }
 # Kokoro clips beside the default recipe's 1,500 + 3,000: with engine_balance 0.5 about a
 # fifth of the drawn phrases.
@@ -109,7 +110,8 @@ DEBIAN_SPEECH = (Path("/usr/share/klettres"), Path("/usr/share/ktuberling/sounds
 # thresholds that fired 9.4 times an hour on the real streams (docs/levers.md 27).
 FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives"),
          "fused_debian_speech": ("recipe", "embedding_debian_speech"), "fused_kokoro": ("kokoro", "embedding_real_negatives"),
-         "fused_kokoro_both": ("kokoro", "embedding_kokoro"), "fused_game_speech": ("kokoro_game_speech", "embedding_kokoro_game_speech")}
+         "fused_kokoro_both": ("kokoro", "embedding_kokoro"), "fused_game_speech": ("kokoro_game_speech", "embedding_kokoro_game_speech"),
+         "fused_window_kokoro": ("kokoro", "embedding_window_kokoro")}
 # Gated pairs (`wakeword fuse --gate`, wakeword.gate): a fused recipe's members, the embedding
 # run only where the log-mel member's score reaches the gate, calibrated with the gate on.
 GATES = {"fused_kokoro_both_gated": ("fused_kokoro_both", 0.2), "fused_game_speech_gated": ("fused_game_speech", 0.2)}

@@ -220,6 +220,19 @@ def test_weight_average_is_what_is_saved_and_resumes_exactly(tiny_dataset, tmp_p
         torch.testing.assert_close(saved[key], decay * first[key] + (1 - decay) * second[key])
 
 
+def test_a_window_head_without_grus_learns_and_loads(tiny_dataset, tmp_path):  # noqa: F811
+    """`model.gru_layers: 0`: the head reads the convolution's window alone, no state to carry."""
+    base = load_config(TINY_CONFIG)
+    config = dataclasses.replace(base, model=dataclasses.replace(base.model, gru_layers=0))
+    out = tmp_path / "window"
+    train(config, tiny_dataset, out, device="cpu", log=lambda line: None)
+    history = _history(out)
+    assert history[-1]["train_loss"] < 0.9 * history[0]["train_loss"]
+    loaded = load_model(out / "model.npz")
+    assert loaded.config.model.gru_layers == 0
+    assert not any(name.startswith("grus.") for name in loaded.model.state_dict())
+
+
 def test_two_process_ddp_ranks_end_with_identical_weights(tiny_dataset, tmp_path):  # noqa: F811
     out = tmp_path / "ddp"
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

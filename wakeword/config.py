@@ -82,7 +82,7 @@ class ModelConfig:
     def validate(self) -> None:
         _require(self.conv_channels > 0 and self.gru_hidden > 0, "model sizes must be positive")
         _require(self.conv_kernel >= self.conv_stride >= 1, "model: need conv_kernel >= conv_stride >= 1")
-        _require(self.gru_layers >= 1, "model.gru_layers must be >= 1")
+        _require(self.gru_layers >= 0, "model.gru_layers must be >= 0 (0: no GRU, the head reads the convolution's window)")
         _require(0 <= self.dropout < 1, "model.dropout must be in [0, 1)")
 
 

@@ -1,5 +1,7 @@
 """Conv1D front + stacked unidirectional GRUs + per-step sigmoid, in torch: the training
 side and the reference the numpy runtime (`wakeword.streaming_model`) is checked against.
+With `model.gru_layers: 0` the head reads the convolution alone: a stateless window
+classifier, openWakeWord's kind of head (one hidden layer over a fixed window of steps).
 
 Two modes over the same weights: `forward(features)` for training and offline scoring,
 and `streaming()`, the numpy `StreamingModel` for live audio, which carries the
@@ -35,7 +37,7 @@ class WakewordModel(nn.Module):
         sizes = [config.conv_channels] + [config.gru_hidden] * config.gru_layers
         self.grus = nn.ModuleList(nn.GRU(i, o, batch_first=True) for i, o in zip(sizes[:-1], sizes[1:]))
         self.gru_norms = nn.ModuleList(nn.BatchNorm1d(config.gru_hidden, eps=BATCH_NORM_EPS) for _ in range(config.gru_layers))
-        self.head = nn.Linear(config.gru_hidden, 1)
+        self.head = nn.Linear(config.gru_hidden if config.gru_layers else config.conv_channels, 1)
 
     def _front(self, features: torch.Tensor) -> torch.Tensor:
         x = self.conv(features.transpose(1, 2))  # (batch, channels, steps)
@@ -48,7 +50,9 @@ class WakewordModel(nn.Module):
             x, h = gru(x, h)
             new_hidden.append(h)
             x = norm(self.dropout(x).transpose(1, 2)).transpose(1, 2)
-        return self.head(self.dropout(x)).squeeze(-1), new_hidden
+        if self.grus:  # without GRUs the front's dropout is the head's input dropout already
+            x = self.dropout(x)
+        return self.head(x).squeeze(-1), new_hidden
 
     def forward(self, features: torch.Tensor, hidden: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Logits (batch, steps) for features (batch, frames, n_mels)."""

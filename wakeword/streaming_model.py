@@ -53,7 +53,7 @@ def weight_shapes(n_features: int, config: ModelConfig) -> dict[str, tuple[int, 
     for i in range(config.gru_layers):
         shapes |= {f"grus.{i}.weight_ih_l0": (3 * h, c if i == 0 else h), f"grus.{i}.weight_hh_l0": (3 * h, h),
                    f"grus.{i}.bias_ih_l0": (3 * h,), f"grus.{i}.bias_hh_l0": (3 * h,), **norm(f"gru_norms.{i}", h)}
-    return shapes | {"head.weight": (1, h), "head.bias": (1,)}
+    return shapes | {"head.weight": (1, h if config.gru_layers else c), "head.bias": (1,)}
 
 
 def check_weights(weights: Mapping[str, np.ndarray], n_features: int, config: ModelConfig) -> None:
@@ -131,8 +131,9 @@ class StreamingModel:
             layers.append(_GRULayer(*(np.ascontiguousarray(a, dtype=np.float32) for a in
                                       (w_ih.T, b_ih, w[f"grus.{i}.weight_hh_l0"].T, w[f"grus.{i}.bias_hh_l0"]))))
             prev = affine(f"gru_norms.{i}")
-        head_w = w["head.weight"][0] * prev[0]
-        head_b = w["head.bias"][0] + w["head.weight"][0] @ prev[1]
+        head_w, head_b = w["head.weight"][0], w["head.bias"][0]
+        if prev is not None:
+            head_w, head_b = head_w * prev[0], head_b + head_w @ prev[1]
         return cls(
             config=config,
             n_features=n_features,
@@ -145,10 +146,9 @@ class StreamingModel:
         )
 
     def initial_state(self, batch: int = 1) -> StreamState:
-        hidden = self.grus[0].w_hh.shape[0]
         return StreamState(
             pending=np.zeros((batch, 0, self.n_features), dtype=np.float32),
-            hidden=[np.zeros((batch, hidden), dtype=np.float32) for _ in self.grus],
+            hidden=[np.zeros((batch, layer.w_hh.shape[0]), dtype=np.float32) for layer in self.grus],
         )
 
     def step(self, features: np.ndarray, state: StreamState) -> tuple[np.ndarray, StreamState]:

@@ -304,7 +304,7 @@ def vocal_tract_warp(features: torch.Tensor, centers_hz: torch.Tensor, warp: tup
 
 def _start_hidden(carry: list[torch.Tensor] | None, batch: int, keep_prob: float, generator: torch.Generator) -> list[torch.Tensor] | None:
     """Each row's starting GRU state: the row's carried state with probability keep_prob, else zero."""
-    if carry is None:
+    if not carry:  # the first batch, or a model without GRUs
         return None
     keep = (torch.rand(batch, generator=generator) < keep_prob).to(carry[0])
     hidden = []

@@ -116,7 +116,8 @@ FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives"
          "fused_window_kokoro": ("kokoro", "embedding_window_kokoro")}
 # Gated pairs (`wakeword fuse --gate`, wakeword.gate): a fused recipe's members, the embedding
 # run only where the log-mel member's score reaches the gate, calibrated with the gate on.
-GATES = {"fused_kokoro_both_gated": ("fused_kokoro_both", 0.2), "fused_game_speech_gated": ("fused_game_speech", 0.2)}
+GATES = {"fused_kokoro_both_gated": ("fused_kokoro_both", 0.2), "fused_game_speech_gated": ("fused_game_speech", 0.2),
+         "fused_window_kokoro_gated": ("fused_window_kokoro", 0.2)}
 FUSED |= {name: FUSED[base] for name, (base, _) in GATES.items()}
 CALIBRATION_FA_PER_HOUR = 0.5
 CALIBRATION_MINUTES = 120.0

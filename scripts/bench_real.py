@@ -38,8 +38,8 @@ connected speech, scripts/game_speech.py) as negatives. `fused_kokoro_both_gated
 `fused_game_speech_gated` are those two pairs with the embedding member behind a gate
 (`wakeword fuse --gate 0.2`): it runs only where the log-mel member's score reaches 0.2,
 for a fraction of its CPU. `embedding_window_kokoro` is `embedding_kokoro` with a window head
-instead of GRUs (configs/embedding_window.yaml), and `fused_window_kokoro` its pair with
-`kokoro`. Results of earlier runs stay in
+instead of GRUs (configs/embedding_window.yaml), `fused_window_kokoro` its pair with
+`kokoro`, and `fused_window_kokoro_gated` that pair behind the gate. Results of earlier runs stay in
 results.json and the report: a run replaces only the rows it measured, and `--report-only`
 prints the report again from them. Folds train a fixed number of epochs (`--epochs`, no time cap) on
 `--examples` examples, so a busy day changes the time, not the model.

@@ -79,6 +79,11 @@ class ModelConfig:
     gru_layers: int = 2
     dropout: float = 0.2
 
+    @property
+    def head_width(self) -> int:
+        """What the output layer reads: the last GRU's state, or without GRUs the convolution's channels."""
+        return self.gru_hidden if self.gru_layers else self.conv_channels
+
     def validate(self) -> None:
         _require(self.conv_channels > 0 and self.gru_hidden > 0, "model sizes must be positive")
         _require(self.conv_kernel >= self.conv_stride >= 1, "model: need conv_kernel >= conv_stride >= 1")

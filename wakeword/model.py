@@ -37,7 +37,7 @@ class WakewordModel(nn.Module):
         sizes = [config.conv_channels] + [config.gru_hidden] * config.gru_layers
         self.grus = nn.ModuleList(nn.GRU(i, o, batch_first=True) for i, o in zip(sizes[:-1], sizes[1:]))
         self.gru_norms = nn.ModuleList(nn.BatchNorm1d(config.gru_hidden, eps=BATCH_NORM_EPS) for _ in range(config.gru_layers))
-        self.head = nn.Linear(config.gru_hidden if config.gru_layers else config.conv_channels, 1)
+        self.head = nn.Linear(config.head_width, 1)
 
     def _front(self, features: torch.Tensor) -> torch.Tensor:
         x = self.conv(features.transpose(1, 2))  # (batch, channels, steps)

@@ -53,7 +53,7 @@ def weight_shapes(n_features: int, config: ModelConfig) -> dict[str, tuple[int, 
     for i in range(config.gru_layers):
         shapes |= {f"grus.{i}.weight_ih_l0": (3 * h, c if i == 0 else h), f"grus.{i}.weight_hh_l0": (3 * h, h),
                    f"grus.{i}.bias_ih_l0": (3 * h,), f"grus.{i}.bias_hh_l0": (3 * h,), **norm(f"gru_norms.{i}", h)}
-    return shapes | {"head.weight": (1, h if config.gru_layers else c), "head.bias": (1,)}
+    return shapes | {"head.weight": (1, config.head_width), "head.bias": (1,)}
 
 
 def check_weights(weights: Mapping[str, np.ndarray], n_features: int, config: ModelConfig) -> None:

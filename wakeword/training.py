@@ -151,6 +151,13 @@ class _Ranks:
     def main(self) -> bool:
         return self.rank == 0
 
+    def barrier(self) -> None:
+        # Before leaving the group after a finished run: a gloo rank that tears down its
+        # pairs while a peer still sends on them can die at exit with SIGABRT
+        # ("terminate called without an active exception"); PyTorch's own tests wait here too.
+        if self.world > 1:
+            dist.barrier()
+
     def close(self) -> None:
         if self.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
@@ -751,6 +758,10 @@ def train(
                 f"{cut}{config.train.keep_epoch} epoch {best['epoch']}: recall {best['val_recall']:.3f} at {config.train.val_false_accepts_per_hour:g} "
                 f"false accepts/hour on val; model: {run_dir / 'model.npz'}"
             )
-        return TrainResult(run_dir, stopped, run.progress.epoch, best, ranks.main, run.epochs_planned)
+        result = TrainResult(run_dir, stopped, run.progress.epoch, best, ranks.main, run.epochs_planned)
+        # Only on the way out of a run that every rank finished: after an error on one rank
+        # the others would wait here for the group's timeout instead of failing now.
+        ranks.barrier()
+        return result
     finally:
         ranks.close()

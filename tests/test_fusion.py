@@ -149,17 +149,20 @@ def test_a_gate_runs_the_slow_member_only_after_the_opener_reaches_its_threshold
     assert merged([r for p in parts for r in p[1]]) == runs
 
 
-@pytest.fixture(scope="module")
-def gated(pair, speech, tmp_path_factory):
-    """The pair gated at its log-mel member's third highest score, so it opens and shuts."""
-    mel, emb = load_model(pair[0]), load_model(pair[1])
-    fine, coarse = score_offline([mel], speech), score_offline([emb], speech)
+def _gated_at_third_highest(mel_path, emb_path, audio, path):
+    """mel and emb fused behind a gate at the log-mel member's third highest score on `audio`, so it opens and shuts."""
+    mel, emb = load_model(mel_path), load_model(emb_path)
+    fine, coarse = score_offline([mel], audio), score_offline([emb], audio)
     spans = np.searchsorted(fine.times, coarse.times, side="right")  # the opener's score on the slow steps
     opener = np.array([fine.values[a:b, 0].max() for a, b in zip([0, *spans[:-1]], spans)])
-    path = tmp_path_factory.mktemp("gated") / "gated.npz"
-    run = wakeword("fuse", str(pair[0]), str(pair[1]), "--out", str(path), "--threshold", "0.6", "--gate", f"{np.sort(opener)[-3]:.7f}")
+    run = wakeword("fuse", str(mel_path), str(emb_path), "--out", str(path), "--threshold", "0.6", "--gate", f"{np.sort(opener)[-3]:.7f}")
     assert run.returncode == 0 and "gated at" in run.stdout, run.stderr
     return load_model(path), opener
+
+
+@pytest.fixture(scope="module")
+def gated(pair, speech, tmp_path_factory):
+    return _gated_at_third_highest(pair[0], pair[1], speech, tmp_path_factory.mktemp("gated") / "gated.npz")
 
 
 def test_a_gated_pair_scores_zero_where_shut_and_streams_its_offline_scores(gated, pair, speech):
@@ -178,6 +181,19 @@ def test_a_gated_pair_scores_zero_where_shut_and_streams_its_offline_scores(gate
     assert_streams_offline_scores([model, emb], speech, seed=5)
     shown = wakeword("info", str(model.path)).stdout
     assert "logit_mean_gated" in shown and f"reach {model.gate.threshold:g} (warm-up 25, hold 12 steps)" in shown
+
+
+def test_a_gated_window_head_needs_no_warm_up_and_scores_as_ungated_where_open(pair, speech, tmp_path):
+    window = dataclasses.replace(EMBEDDING_CONFIG, model=dataclasses.replace(EMBEDDING_CONFIG.model, conv_kernel=6, gru_layers=0))
+    emb = _model(tmp_path / "window.npz", window, 4)
+    model, _ = _gated_at_third_highest(pair[0], emb, speech, tmp_path / "gated.npz")
+    write_fused_model(tmp_path / "ungated.npz", [pair[0], emb], 0.6)
+    gated, ungated = score_offline([model], speech).values[:, 0], score_offline([load_model(tmp_path / "ungated.npz")], speech).values[:, 0]
+    is_open = gated > 0
+    assert 0 < is_open.sum() < len(is_open)
+    np.testing.assert_allclose(gated[is_open], ungated[is_open], atol=1e-6)
+    assert_streams_offline_scores([model], speech, seed=6)
+    assert "(warm-up 0, hold 12 steps)" in wakeword("info", str(model.path)).stdout
 
 
 def test_a_gate_that_cannot_run_is_refused_in_one_line(pair, tmp_path):

@@ -9,14 +9,16 @@ last one. Where it is shut the pair scores 0.
 
 The member's GRU starts from a fresh state `warmup_steps` before an opening, as it
 started every training clip, and hears those steps first; an opening within that reach
-of the last computed step continues its state instead. Which steps run, and from which
+of the last computed step continues its state instead. A member without GRUs (a window
+head, `model.gru_layers: 0`) keeps nothing past its window, so it runs with no warm-up
+and, where the gate is open, scores what it scores ungated. Which steps run, and from which
 state, depends only on the opener's scores so far, so a stream gives the same scores as
 one pass over the whole signal (`GateState.advance` is the rule, for both).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,10 @@ class Gate:
             raise ConfigError(f"the gate's threshold must be in (0, 1), not {self.threshold:g}")
         if self.warmup_steps < 0 or self.hold_steps < 0:
             raise ConfigError("the gate's warmup_steps and hold_steps must be >= 0")
+
+    def for_member(self, gru_layers: int) -> Gate:
+        """This gate as a member with `gru_layers` GRUs runs behind it."""
+        return self if gru_layers else replace(self, warmup_steps=0)
 
     def to_dict(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "warmup_steps": self.warmup_steps, "hold_steps": self.hold_steps}

@@ -102,7 +102,7 @@ class ScoringPlan:
                 where = model.path or model.phrase
                 raise ConfigError(f"{where}: a gated model's slower member must be a speech_embedding model on the slowest "
                                   "time line of everything scored together: run it in its own process")
-            self.gates[i] = model.gate
+            self.gates[i] = model.gate.for_member(self.leaves[i].config.model.gru_layers)
             self.openers[i] = np.array([j for j in own if j not in gated])
 
     @property

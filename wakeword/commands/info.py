@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..modelfile import FusedModel, bundled_model_path, load_model
-    from ..scoring import members
+    from ..scoring import ScoringPlan, members
     from ..streaming_model import count_parameters
 
     loaded = load_model(args.model or bundled_model_path())
@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'calibration':22} " + (f"{c['hours']} h of audio at gains {c['gains_db']} dB, at most {c['false_accepts_per_hour']} FA/h"
                                              if c else "none (a given threshold, or the members' fused)"))
             g = loaded.gate
-            print(f"{'gate':22} " + (f"the slower member runs where the others reach {g.threshold:g} (warm-up {g.warmup_steps}, "
+            # As the members run it: a member without GRUs needs no warm-up.
+            warmups = "/".join(str(w) for w in sorted({m.warmup_steps for m in ScoringPlan([loaded]).gates if m}))
+            print(f"{'gate':22} " + (f"the slower member runs where the others reach {g.threshold:g} (warm-up {warmups}, "
                                      f"hold {g.hold_steps} steps)" if g else "none (every member runs on every step)"))
             for k, m in enumerate(loaded.members):
                 print(f"{f'member {k}':22} {m.frontend}, threshold {m.threshold:.4g}, {count_parameters(m.weights)} parameters, "

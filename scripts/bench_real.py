@@ -64,7 +64,7 @@ from bench_generalization import evaluate, pct, run
 from wakeword.audio import load_audio
 from wakeword.detection import detect_events
 from wakeword.config import DetectorConfig
-from wakeword.evaluation import CATCH_WINDOW_S, Truth, best_at_false_accept_rate, event_times, moving_average, sweep
+from wakeword.evaluation import CATCH_WINDOW_S, Truth, best_at_false_accept_rate, event_times, false_accept_mask, moving_average, sweep
 from wakeword.model import score_offline
 from wakeword.modelfile import load_model
 from wakeword.plots import plot_det
@@ -333,39 +333,43 @@ def merged_results(rows: list[dict]) -> list[dict]:
     return merged
 
 
+def saved_real(word: str, recipe: str) -> tuple[np.ndarray, np.ndarray, dict] | None:
+    """A row's saved scores on the real stream (times, scores) and the stream's truth file, or None before it ran."""
+    folder = {name: key for key, name in WORDS.items()}[word]
+    scores, truth = BUILD / folder / recipe / "real.scores.npz", BUILD / folder / "stream_real.json"
+    if not (scores.exists() and truth.exists()):
+        return None
+    saved = np.load(scores)
+    return saved["times"], saved["scores"][:, 0], json.loads(truth.read_text())
+
+
 def saved_curves(rows: list[dict]) -> dict[str, list]:
-    """DET curves of the rows, from the scores each evaluation saved."""
-    folder = {name: key for key, name in WORDS.items()}
+    """DET curves of the rows on the real streams, from the scores each evaluation saved."""
     curves = {}
     for r in rows:
-        scores = BUILD / folder[r["word"]] / r["recipe"] / "real.scores.npz"
-        truth = BUILD / folder[r["word"]] / "stream_real.json"
-        if scores.exists() and truth.exists():
-            saved = np.load(scores)
-            curves[f"{r['word']}, {r['recipe']}"] = sweep(saved["times"], saved["scores"][:, 0], Truth.load(truth), DetectorConfig())
+        saved = saved_real(r["word"], r["recipe"])
+        if saved:
+            times, scores, stream = saved
+            curves[f"{r['word']}, {r['recipe']}"] = sweep(times, scores, Truth.from_dict(stream), DetectorConfig())
     return curves
 
 
-def false_accept_sources(word: str, recipe: str, recall: float = SOURCES_RECALL) -> str | None:
-    """What the counted false accepts on the real stream are at the highest threshold that
-    catches `recall` of its people (from the saved scores): real speech, the other words'
-    recordings, synthetic speech, or background alone."""
-    folder = {name: key for key, name in WORDS.items()}[word]
-    scores, truth_path = BUILD / folder / recipe / "real.scores.npz", BUILD / folder / "stream_real.json"
-    if not (scores.exists() and truth_path.exists()):
+def false_accept_sources(word: str, recipe: str, curve: list, recall: float = SOURCES_RECALL) -> str | None:
+    """What the counted false accepts on the real stream are at the highest threshold on
+    `curve` that catches `recall` of its people: real speech, the other words' recordings,
+    synthetic speech, or background alone."""
+    saved = saved_real(word, recipe)
+    if saved is None:
         return None
-    saved, stream = np.load(scores), json.loads(truth_path.read_text())
-    truth, detector = Truth.from_dict(stream), DetectorConfig()
-    enough = [r for r in sweep(saved["times"], saved["scores"][:, 0], truth, detector) if r.recall >= recall]
+    enough = [r for r in curve if r.recall >= recall]
     if not enough:
         return f"never catches {pct(recall)}"
     point = max(enough, key=lambda r: r.threshold)
-    times = event_times(saved["times"], moving_average(saved["scores"][:, 0], detector.smoothing_steps), point.threshold, detector)
-    explained = [(s, e) for s, e in truth.positives] + [(s, e) for s, e, kind in truth.negatives if kind == "confusable"]
+    times, scores, stream = saved
+    detector = DetectorConfig()
+    events = event_times(times, moving_average(scores, detector.smoothing_steps), point.threshold, detector)
     counts = dict.fromkeys(("real speech", "other words' recordings", "synthetic speech", "background alone"), 0)
-    for t in times:
-        if any(s <= t <= e + CATCH_WINDOW_S for s, e in explained):
-            continue
+    for t in events[false_accept_mask(events, Truth.from_dict(stream))]:
         voices = [e["voice"] for e in stream["events"] if e["start_s"] <= t <= e["end_s"] + CATCH_WINDOW_S]
         kinds = ["real speech" if v.startswith(f"{ENGINE}:speech-") else "other words' recordings" if v.startswith(f"{ENGINE}:")
                  else "synthetic speech" for v in voices]
@@ -419,11 +423,11 @@ def main() -> int:
     counts = split()
     rows, curves = ([], {}) if args.report_only else measure(words, recipes, args)
     rows = merged_results(rows)
-    # Only the plotted rows that this run did not score are swept again, from their saved scores.
-    curves = {name: c for name, c in curves.items() if name.rsplit(", ", 1)[1] in PLOTTED}
-    curves |= saved_curves([r for r in rows if r["recipe"] in PLOTTED and f"{r['word']}, {r['recipe']}" not in curves])
-    if curves:
-        plot_det(args.plot, curves, title="Real people: the default recipe and the fused pairs (fold budget)")
+    # The rows this run did not score are swept from the scores they saved.
+    curves |= saved_curves([r for r in rows if f"{r['word']}, {r['recipe']}" not in curves])
+    plotted = {name: c for name, c in curves.items() if name.rsplit(", ", 1)[1] in PLOTTED}
+    if plotted:
+        plot_det(args.plot, plotted, title="Real people: the default recipe and the fused pairs (fold budget)")
     else:
         print(f"bench_real: no DET plot: none of {', '.join(PLOTTED)} has been run", file=sys.stderr)
 
@@ -454,7 +458,8 @@ def main() -> int:
     print(f"\nThe counted false accepts on the real streams at the threshold that catches {pct(SOURCES_RECALL)} of people "
           "(sound-alikes are counted apart; an event over several kinds of audio counts as the first of them in this order):\n")
     for r in rows:
-        sources = false_accept_sources(r["word"], r["recipe"])
+        name = f"{r['word']}, {r['recipe']}"
+        sources = false_accept_sources(r["word"], r["recipe"], curves[name]) if name in curves else None
         if sources:
             print(f"- {r['word']}, {r['recipe']}: {sources}")
     print(f"\nDET curves on the real streams: `{args.plot.relative_to(ROOT) if args.plot.is_relative_to(ROOT) else args.plot}`.")

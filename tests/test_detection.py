@@ -9,7 +9,7 @@ import pytest
 
 from wakeword.config import DetectorConfig
 from wakeword.detection import EventDetector, detect_events
-from wakeword.evaluation import Truth, event_times, match_events, moving_average
+from wakeword.evaluation import Truth, event_times, false_accept_mask, match_events, moving_average
 
 STEP_S = 0.04
 
@@ -122,6 +122,16 @@ def test_match_events_counts_caught_false_and_confusable_accepts():
     summary = r.summary()
     assert summary["latency_median_s"] == pytest.approx(-0.3)
     assert summary["threshold"] == 0.6
+
+
+def test_false_accept_mask_marks_the_events_match_events_counts():
+    events = np.array([10.5, 31.6, 51.75, 70.2, 100.9, 140.2, 400.0, 121.55])
+    mask = false_accept_mask(events, TRUTH)
+    # A phrase's and a sound-alike's [start, end + 1 s] explain an event; speech and silence do not.
+    assert mask.tolist() == [False, False, True, False, False, True, True, True]
+    assert match_events(events, TRUTH).false_accepts == int(mask.sum())
+    assert false_accept_mask(events, TRUTH, window_s=0.5)[1]  # 31.6 is past positive 2's end + 0.5 s
+    assert false_accept_mask(np.array([]), TRUTH).shape == (0,)
 
 
 def test_match_events_with_no_events():

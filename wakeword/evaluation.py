@@ -110,10 +110,24 @@ def _inside(times: np.ndarray, windows: np.ndarray) -> np.ndarray:
     return (times[:, None] >= windows[None, :, 0]) & (times[:, None] <= windows[None, :, 1])
 
 
-def match_events(event_times: np.ndarray, truth: Truth, threshold: float = float("nan"), window_s: float = CATCH_WINDOW_S) -> EvalResult:
-    times = np.asarray(event_times, dtype=np.float64)
+def _windows(truth: Truth, window_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2) [start, end + window_s] of the positives and of the confusables."""
     pos = np.array([(s, e + window_s) for s, e in truth.positives], dtype=np.float64).reshape(-1, 2)
     conf = np.array([(s, e + window_s) for s, e, kind in truth.negatives if kind == "confusable"], dtype=np.float64).reshape(-1, 2)
+    return pos, conf
+
+
+def false_accept_mask(event_times: np.ndarray, truth: Truth, window_s: float = CATCH_WINDOW_S) -> np.ndarray:
+    """Which events are false accepts: those in no positive's and no confusable's window
+    (a sound-alike's accept is counted apart, as a confusable accept)."""
+    times = np.asarray(event_times, dtype=np.float64)
+    pos, conf = _windows(truth, window_s)
+    return ~_inside(times, pos).any(axis=1) & ~_inside(times, conf).any(axis=1)
+
+
+def match_events(event_times: np.ndarray, truth: Truth, threshold: float = float("nan"), window_s: float = CATCH_WINDOW_S) -> EvalResult:
+    times = np.asarray(event_times, dtype=np.float64)
+    pos, conf = _windows(truth, window_s)
     in_pos = _inside(times, pos)
     in_conf = _inside(times, conf)
     latencies = []
@@ -121,14 +135,12 @@ def match_events(event_times: np.ndarray, truth: Truth, threshold: float = float
         hits = times[in_pos[:, j]]
         if hits.size:
             latencies.append(float(hits.min() - e))
-    explained = in_pos.any(axis=1)
-    confusable_hit = in_conf & ~explained[:, None]
-    false = ~explained & ~confusable_hit.any(axis=1)
+    confusable_hit = in_conf & ~in_pos.any(axis=1)[:, None]
     return EvalResult(
         threshold=threshold,
         positives=len(pos),
         caught=int(in_pos.any(axis=0).sum()),
-        false_accepts=int(false.sum()),
+        false_accepts=int(false_accept_mask(times, truth, window_s).sum()),
         hours=truth.duration_s / 3600.0,
         confusables=len(conf),
         confusables_accepted=int(confusable_hit.any(axis=0).sum()),

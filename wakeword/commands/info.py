@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                                              if c else "none (a given threshold, or the members' fused)"))
             g = loaded.gate
             # As the members run it: a member without GRUs needs no warm-up.
-            warmups = "/".join(str(w) for w in sorted({m.warmup_steps for m in ScoringPlan([loaded]).gates if m}))
+            warmups = "/".join(str(w) for w in sorted({m.warmup_steps for m in ScoringPlan([loaded]).gates if m})) if g else ""
             print(f"{'gate':22} " + (f"the slower member runs where the others reach {g.threshold:g} (warm-up {warmups}, "
                                      f"hold {g.hold_steps} steps)" if g else "none (every member runs on every step)"))
             for k, m in enumerate(loaded.members):

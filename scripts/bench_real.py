@@ -39,7 +39,9 @@ connected speech, scripts/game_speech.py) as negatives. `fused_kokoro_both_gated
 (`wakeword fuse --gate 0.2`): it runs only where the log-mel member's score reaches 0.2,
 for a fraction of its CPU. `embedding_window_kokoro` is `embedding_kokoro` with a window head
 instead of GRUs (configs/embedding_window.yaml), `fused_window_kokoro` its pair with
-`kokoro`, and `fused_window_kokoro_gated` that pair behind the gate. Results of earlier runs stay in
+`kokoro`, and `fused_window_kokoro_gated` that pair behind the gate;
+`embedding_window_game_speech` adds the game's dialogue to the window member and
+`fused_window_game_speech` pairs it with `kokoro`. Results of earlier runs stay in
 results.json and the report: a run replaces only the rows it measured, and `--report-only`
 prints the report again from them. Folds train a fixed number of epochs (`--epochs`, no time cap) on
 `--examples` examples, so a busy day changes the time, not the model.
@@ -97,6 +99,7 @@ RECIPES = {
     "kokoro_game_speech": ("activate.yaml", ("kokoro", "game_speech")),
     "embedding_kokoro_game_speech": ("embedding.yaml", ("train_side", "kokoro", "game_speech")),
     "embedding_window_kokoro": ("embedding_window.yaml", ("train_side", "kokoro")),
+    "embedding_window_game_speech": ("embedding_window.yaml", ("train_side", "kokoro", "game_speech")),
 }
 # Kokoro clips beside the default recipe's 1,500 + 3,000: with engine_balance 0.5 about a
 # fifth of the drawn phrases.
@@ -113,7 +116,8 @@ DEBIAN_SPEECH = (Path("/usr/share/klettres"), Path("/usr/share/ktuberling/sounds
 FUSED = {"fused": ("recipe", "embedding_real_negatives"), "fused_real_negatives": ("real_negatives", "embedding_real_negatives"),
          "fused_debian_speech": ("recipe", "embedding_debian_speech"), "fused_kokoro": ("kokoro", "embedding_real_negatives"),
          "fused_kokoro_both": ("kokoro", "embedding_kokoro"), "fused_game_speech": ("kokoro_game_speech", "embedding_kokoro_game_speech"),
-         "fused_window_kokoro": ("kokoro", "embedding_window_kokoro")}
+         "fused_window_kokoro": ("kokoro", "embedding_window_kokoro"),
+         "fused_window_game_speech": ("kokoro", "embedding_window_game_speech")}
 # Gated pairs (`wakeword fuse --gate`, wakeword.gate): a fused recipe's members, the embedding
 # run only where the log-mel member's score reaches the gate, calibrated with the gate on.
 GATES = {"fused_kokoro_both_gated": ("fused_kokoro_both", 0.2), "fused_game_speech_gated": ("fused_game_speech", 0.2),
